@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian package ofa-train needs to build, test and run on a fresh Debian 12
+# machine. Idempotent: packages already present are skipped, and apt is only touched when
+# something is missing. Both README commands call this first.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  bazel-bootstrap build-essential cmake ninja-build pkg-config
+  # LibTorch 1.13 (CPU) and Gloo collectives
+  libtorch-dev libgloo-dev
+  # gRPC, protobuf, Abseil
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  # metrics, storage, config parsing
+  prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # the real data set and a real Prometheus server for dashboard tests
+  dataset-fashion-mnist prometheus
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} Debian packages present"
+  exit 0
+fi
+
+echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# --no-install-recommends keeps CI fast; the Prometheus server must not start as a system
+# service in CI (policy-rc.d is not touched: tests start their own instance on loopback).
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"
