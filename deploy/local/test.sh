@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of ofa-train on a fresh Debian 12 machine: installs what is missing, then
+# the Bazel suite (unit, integration, end-to-end), then the CMake build that GPU machines use,
+# so neither build can rot. Ends with one line "tests: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+bash deploy/local/setup.sh || { echo "test.sh: setup failed" >&2; exit 1; }
+
+# CI logs are read by people: no curses progress, one line per finished action.
+BAZEL_FLAGS=(--color=no --curses=no)
+echo "== bazel test //..."
+bazel_log=$(mktemp)
+bazel test "${BAZEL_FLAGS[@]}" --test_summary=short //... 2>&1 | tee "$bazel_log"
+bazel_rc=${PIPESTATUS[0]}
+# Bazel prints one line per test target: "//pkg:name   PASSED in 0.1s" (or "(cached) PASSED").
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$bazel_log")
+failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)' "$bazel_log")
+if [ "$bazel_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1  # The build itself failed before any test ran.
+fi
+
+echo "== CMake build (the GPU machines' build), CPU variant"
+cmake_dir=build/cmake-cpu
+mkdir -p build
+if cmake -S . -B "$cmake_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$cmake_dir.log" 2>&1 &&
+   cmake --build "$cmake_dir" -j"$(nproc)" >>"$cmake_dir.log" 2>&1; then
+  ctest_log=$(mktemp)
+  (cd "$cmake_dir" && ctest --output-on-failure) 2>&1 | tee "$ctest_log"
+  passed=$((passed + $(grep -cE 'Test +#[0-9]+: .* Passed' "$ctest_log")))
+  failed=$((failed + $(grep -cE 'Test +#[0-9]+: .* (Failed|\*\*\*)' "$ctest_log")))
+else
+  tail -40 "$cmake_dir.log"
+  echo "CMake build failed (full log: $cmake_dir.log)"
+  failed=$((failed + 1))
+fi
+
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

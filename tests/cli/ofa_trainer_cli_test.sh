@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the real ofa-trainer binary as a user would: a good spec prints the plan, bad input
+# ends with exit code 2 and a message naming what is wrong, never a crash.
+set -uo pipefail
+trainer="$1"
+demo_spec="$2"
+tmp="${TEST_TMPDIR:-$(mktemp -d)}"
+failures=0
+
+expect() {  # expect NAME WANT_RC PATTERN -- ARGS...
+  local name="$1" want_rc="$2" pattern="$3"
+  shift 4
+  local out rc
+  out=$("$trainer" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" -ne "$want_rc" ] || ! grep -qE -- "$pattern" <<<"$out"; then
+    echo "FAIL $name: rc=$rc (want $want_rc), output:"
+    echo "$out" | sed 's/^/    /'
+    failures=$((failures + 1))
+  else
+    echo "ok   $name"
+  fi
+}
+
+expect "plan of the demo spec" 0 "elastic_expand_2 +PHASE_KIND_ELASTIC_EXPAND" -- \
+  --job_spec="$demo_spec" --plan_only
+expect "training says it is not there yet" 3 "UNIMPLEMENTED: .*issue #3" -- \
+  --job_spec="$demo_spec"
+expect "missing flag" 2 "--job_spec is required" --
+expect "missing file" 2 "NOT_FOUND: cannot read job spec file $tmp/none.json" -- \
+  --job_spec="$tmp/none.json"
+
+printf '{"name": "x", "supernet": {"preset": "ofa_small_28"}, "dataset": {"kind": 7}}' \
+  >"$tmp/bad_enum.json"
+expect "unknown enum number" 2 "dataset.kind: unknown value 7" -- --job_spec="$tmp/bad_enum.json"
+
+printf '{"name": "", "supernet": {"preset": "vgg"}, "dataset": {"kind": "DATASET_KIND_SYNTHETIC"},
+        "schedule": {"overrides": [{"phase": "full", "epochs": -1}]}}' >"$tmp/bad_fields.json"
+expect "every bad field named" 2 "name: is required.*supernet.preset: unknown supernet preset" -- \
+  --job_spec="$tmp/bad_fields.json" --plan_only
+
+printf '{"name": "x", "supernett": {}}' >"$tmp/typo.json"
+expect "misspelt field" 2 "not a valid JobSpec in JSON.*supernett" -- --job_spec="$tmp/typo.json"
+
+head -c 2000000 /dev/zero | tr '\0' ' ' >"$tmp/huge.json"
+expect "oversized spec" 2 "larger than 1048576 bytes" -- --job_spec="$tmp/huge.json"
+
+head -c 4096 /dev/urandom >"$tmp/garbage.textproto"
+expect "binary garbage" 2 "not a valid JobSpec in text format" -- \
+  --job_spec="$tmp/garbage.textproto"
+
+[ "$failures" -eq 0 ]
