@@ -10,15 +10,60 @@ const std::vector<SupernetPreset>& SupernetPresets() {
   // OFA-MobileNetV3 (Cai et al. 2020, section 4): k {3,5,7}, e {3,4,6}, d {2,3,4}, ImageNet
   // 128-224. Default epochs follow the paper's ImageNet schedule (180 for the full network,
   // then 120 / 25+120 / 25+120 as in the authors' train_ofa_net.py).
+  // Stage layout of OFA-MobileNetV3 (the authors' ofa_mbv3.py): widths 24/40/80/112/160,
+  // strides 2/2/2/1/2, h-swish from the third stage, SE in stages 2, 4 and 5.
+  const std::vector<StagePreset> mbv3_stages = {
+      {24, 2, false, false}, {40, 2, false, true}, {80, 2, true, false},
+      {112, 1, true, true},  {160, 2, true, true},
+  };
+  auto mbv3 = [&](const char* name, const char* description, double width) {
+    SupernetPreset p;
+    p.name = name;
+    p.description = description;
+    p.kernel_sizes = {3, 5, 7};
+    p.expand_ratios = {3, 4, 6};
+    p.depths = {2, 3, 4};
+    p.input_channels = 3;
+    p.resolutions = {128, 160, 192, 224};
+    p.width_multiplier = width;
+    p.dropout_rate = 0.1;
+    // The paper's ImageNet schedule: 180 epochs for the full network, then 120 / 25+120 /
+    // 25+120 as in the authors' train_ofa_net.py.
+    p.default_epochs = {180, 120, 25, 120, 25, 120};
+    p.stem_width = 16;
+    p.stem_stride = 2;
+    p.first_block_width = 16;
+    p.stages = mbv3_stages;
+    p.final_expand_width = 960;
+    p.last_channel = 1280;
+    p.default_num_classes = 1000;
+    return p;
+  };
+  // The same elastic space on 28x28 grayscale inputs: three stages at 7x7 and 4x4, sized so
+  // the whole progressive-shrinking pipeline fits a 2-core CPU in minutes.
+  SupernetPreset small;
+  small.name = "ofa_small_28";
+  small.description = "small OFA-MobileNetV3-style supernet for 28x28 grayscale";
+  small.kernel_sizes = {3, 5, 7};
+  small.expand_ratios = {3, 4, 6};
+  small.depths = {2, 3, 4};
+  small.input_channels = 1;
+  small.resolutions = {28};
+  small.width_multiplier = 1.0;
+  small.dropout_rate = 0.0;
+  small.default_epochs = {6, 2, 1, 2, 1, 2};
+  small.stem_width = 16;
+  small.stem_stride = 2;
+  small.first_block_width = 16;
+  small.stages = {{24, 2, false, false}, {32, 1, false, true}, {48, 2, true, true}};
+  small.final_expand_width = 192;
+  small.last_channel = 256;
+  small.default_num_classes = 10;
+
   static const auto* presets = new std::vector<SupernetPreset>{
-      {"ofa_mbv3_w1.0", "OFA-MobileNetV3, width 1.0 (ImageNet)", {3, 5, 7}, {3, 4, 6},
-       {2, 3, 4}, 3, {128, 160, 192, 224}, 1.0, 0.1, {180, 120, 25, 120, 25, 120}},
-      {"ofa_mbv3_w1.2", "OFA-MobileNetV3, width 1.2 (ImageNet)", {3, 5, 7}, {3, 4, 6},
-       {2, 3, 4}, 3, {128, 160, 192, 224}, 1.2, 0.1, {180, 120, 25, 120, 25, 120}},
-      // Same elastic space on 28x28 grayscale inputs; few epochs because Fashion-MNIST
-      // converges quickly and the whole pipeline must fit a 2-core CPU in minutes.
-      {"ofa_small_28", "small OFA-MobileNetV3-style supernet for 28x28 grayscale",
-       {3, 5, 7}, {3, 4, 6}, {2, 3, 4}, 1, {28}, 1.0, 0.0, {6, 2, 1, 2, 1, 2}},
+      mbv3("ofa_mbv3_w1.0", "OFA-MobileNetV3, width 1.0 (ImageNet)", 1.0),
+      mbv3("ofa_mbv3_w1.2", "OFA-MobileNetV3, width 1.2 (ImageNet)", 1.2),
+      small,
   };
   return *presets;
 }

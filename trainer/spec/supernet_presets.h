@@ -10,9 +10,18 @@
 
 namespace ofa::trainer {
 
-// The elastic search space and default training lengths of a named supernet preset. The
-// layer-by-layer architecture lives with the model code; this is what a JobSpec is checked and
-// completed against.
+// One stage of elastic MBConv blocks (OFA-MobileNetV3 layout: the first block of a stage
+// carries the stride; depth is elastic by skipping the stage's last blocks).
+struct StagePreset {
+  int base_width;  // Output channels before the width multiplier.
+  int stride;
+  bool hswish;     // h-swish activation, else ReLU.
+  bool squeeze_excite;
+};
+
+// A named supernet: its macro-architecture (stem, stages, head), its elastic search space and
+// the default training lengths. This is what a JobSpec is checked and completed against and
+// what the model code builds from.
 struct SupernetPreset {
   std::string name;
   std::string description;
@@ -28,6 +37,15 @@ struct SupernetPreset {
   // Epochs of the default progressive-shrinking phases for the data set the preset is made
   // for: full, elastic kernel, elastic depth 1 and 2, elastic expand 1 and 2.
   std::vector<int> default_epochs;
+
+  // Macro-architecture, channel counts before the width multiplier.
+  int stem_width = 16;   // 3x3 conv, h-swish.
+  int stem_stride = 2;
+  int first_block_width = 16;  // Fixed MBConv, expand 1, kernel 3, ReLU.
+  std::vector<StagePreset> stages;
+  int final_expand_width = 960;  // 1x1 conv + BN + h-swish before pooling.
+  int last_channel = 1280;       // 1x1 conv (no BN) + h-swish after pooling.
+  int default_num_classes = 1000;
 };
 
 // All presets, in a stable order.

@@ -1,0 +1,38 @@
+#ifndef OFA_TRAINER_NN_DYNAMIC_BATCH_NORM_H_
+#define OFA_TRAINER_NN_DYNAMIC_BATCH_NORM_H_
+
+#include <cstdint>
+
+#include <torch/torch.h>
+
+namespace ofa::trainer {
+
+// Batch norm over elastic channels: a sub-network with C channels uses (and, in training,
+// updates) the first C entries of the scale, shift and running statistics.
+class DynamicBatchNormImpl : public torch::nn::Module {
+ public:
+  explicit DynamicBatchNormImpl(int64_t max_channels, double momentum = 0.1, double eps = 1e-5);
+
+  torch::Tensor forward(const torch::Tensor& x);
+
+  // Forgets the running statistics and switches to a cumulative average over the following
+  // training-mode batches (for BN recalibration of a sub-network); EndRecalibration returns
+  // to the exponential average.
+  void BeginRecalibration();
+  void EndRecalibration();
+
+  double eps() const { return eps_; }
+
+  torch::Tensor weight, bias, running_mean, running_var;
+
+ private:
+  double momentum_;
+  double eps_;
+  // Batches seen since BeginRecalibration; 0 = exponential average with momentum_.
+  int64_t recalibration_batches_ = 0;
+};
+TORCH_MODULE(DynamicBatchNorm);
+
+}  // namespace ofa::trainer
+
+#endif  // OFA_TRAINER_NN_DYNAMIC_BATCH_NORM_H_
