@@ -13,6 +13,8 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   # metrics, storage, config parsing
   prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev
+  # checksums (SHA-256) and JPEG decoding for image-folder data sets
+  libssl-dev libjpeg-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # the real data set and a real Prometheus server for dashboard tests

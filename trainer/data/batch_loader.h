@@ -1,0 +1,67 @@
+#ifndef OFA_TRAINER_DATA_BATCH_LOADER_H_
+#define OFA_TRAINER_DATA_BATCH_LOADER_H_
+
+#include <cstdint>
+#include <future>
+
+#include <torch/torch.h>
+
+#include "trainer/data/image_dataset.h"
+
+namespace ofa::trainer {
+
+// Where a loader is in its stream of batches; saved in checkpoints.
+struct LoaderPosition {
+  int64_t epoch = 0;
+  int64_t batch = 0;  // Next batch to produce within the epoch.
+  bool operator==(const LoaderPosition& o) const { return epoch == o.epoch && batch == o.batch; }
+};
+
+struct Batch {
+  torch::Tensor images;  // float [B, C, H, W], normalised
+  torch::Tensor labels;  // int64 [B]
+};
+
+// Cuts a data set into batches for one rank of `world_size`. Training loaders reshuffle every
+// epoch with a permutation seeded by (seed, epoch) and give rank r the permutation's entries
+// r, r + world, r + 2 world, ... so the ranks' batch b together are exactly the single-rank
+// batch b of world x the size. Augmentation (random crop after 2-pixel padding, horizontal
+// flip) is seeded per epoch and indexed by permutation position, so it does not depend on the
+// rank either. Every batch is a pure function of (data, options, position): resuming at a
+// saved position continues exactly. The next batch is prepared on a background thread.
+// Not thread-safe; the dataset must outlive the loader.
+class BatchLoader {
+ public:
+  struct Options {
+    int64_t batch_size = 128;
+    int rank = 0;
+    int world_size = 1;
+    uint64_t seed = 0;
+    bool train = true;  // Shuffle, augment and drop the last partial batch.
+  };
+
+  BatchLoader(const ImageDataset& data, Options options);
+  ~BatchLoader();
+
+  int64_t batches_per_epoch() const;
+  // The batch at `position` (no prefetching involved).
+  Batch Get(const LoaderPosition& position) const;
+  // The batch at position(), then advances (to the next epoch after the last batch).
+  Batch Next();
+  LoaderPosition position() const { return position_; }
+  void Seek(const LoaderPosition& position);
+
+ private:
+  void Prefetch();
+
+  const ImageDataset& data_;
+  Options options_;
+  LoaderPosition position_;
+  torch::Tensor mean_, std_;  // [1, C, 1, 1]
+  std::future<Batch> prefetched_;
+  LoaderPosition prefetched_position_;
+};
+
+}  // namespace ofa::trainer
+
+#endif  // OFA_TRAINER_DATA_BATCH_LOADER_H_

@@ -1,0 +1,46 @@
+#ifndef OFA_TRAINER_DATA_IMAGE_DATASET_H_
+#define OFA_TRAINER_DATA_IMAGE_DATASET_H_
+
+#include <cstdint>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "ofa/v1/dataset.pb.h"
+
+namespace ofa::trainer {
+
+// An in-memory labelled image set: raw uint8 pixels, normalised per batch by the loader.
+struct ImageDataset {
+  torch::Tensor images;  // uint8 [N, C, H, W]
+  torch::Tensor labels;  // int64 [N]
+  int num_classes = 0;
+  // Per-channel mean and standard deviation of pixel values scaled to [0, 1].
+  std::vector<float> mean;
+  std::vector<float> std;
+
+  int64_t size() const { return labels.size(0); }
+};
+
+// The splits of a job's data: train, a held-out validation part of the train set, and test.
+struct DatasetSplits {
+  ImageDataset train;
+  ImageDataset validation;  // Empty when validation_fraction is 0.
+  ImageDataset test;
+};
+
+// Where Debian's dataset-fashion-mnist puts the files.
+inline constexpr char kDefaultFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
+
+// Loads the data a DatasetSpec names. `data_root` is the service's data root; a spec's
+// relative `root` is resolved under it (Fashion-MNIST without a root uses the Debian
+// package's directory). The validation split is the last validation_fraction of a
+// permutation seeded by `seed`, so every rank and every resume holds out the same images.
+// Image folders are not supported yet (UNIMPLEMENTED).
+absl::StatusOr<DatasetSplits> LoadDataset(const ofa::v1::DatasetSpec& spec,
+                                          const std::string& data_root, uint64_t seed);
+
+}  // namespace ofa::trainer
+
+#endif  // OFA_TRAINER_DATA_IMAGE_DATASET_H_
