@@ -1,0 +1,158 @@
+#include "trainer/train/job_runner.h"
+
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "trainer/checkpoint/checkpoint_store.h"
+#include "trainer/nn/ofa_supernet.h"
+#include "trainer/nn/standalone_subnet.h"
+
+namespace ofa::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A tiny job: synthetic 28x28 data, a narrow supernet, four short phases that cover
+// distillation, several sub-nets per step, elastic depth and channel sorting.
+ofa::v1::JobSpec TinyJob() {
+  ofa::v1::JobSpec spec;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    name: "tiny"
+    seed: 5
+    supernet { preset: "ofa_small_28" width_multiplier: 0.25 dropout_rate: 0.2 }
+    dataset { kind: DATASET_KIND_SYNTHETIC batch_size_per_device: 8
+              synthetic { train_images: 48 test_images: 16 image_size: 28 channels: 1
+                          num_classes: 10 } }
+    schedule {
+      phases { name: "full" kind: PHASE_KIND_FULL epochs: 2 learning_rate: 0.5
+               warmup_epochs: 1 subnets_per_step: 1 }
+      phases { name: "kernel" kind: PHASE_KIND_ELASTIC_KERNEL epochs: 1 learning_rate: 0.2
+               subnets_per_step: 1 kd_ratio: 1 kernel_sizes: [3, 5, 7] }
+      phases { name: "depth" kind: PHASE_KIND_ELASTIC_DEPTH epochs: 1 learning_rate: 0.1
+               subnets_per_step: 2 kd_ratio: 1 kernel_sizes: [3, 5, 7] depths: [2, 3, 4] }
+      phases { name: "expand" kind: PHASE_KIND_ELASTIC_EXPAND epochs: 1 learning_rate: 0.1
+               subnets_per_step: 2 kd_ratio: 1 kernel_sizes: [3, 5, 7] depths: [2, 3, 4]
+               expand_ratios: [4, 6] }
+    })pb",
+                                                            &spec));
+  return spec;
+}
+
+std::string FreshDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/" + name;
+  fs::remove_all(dir);
+  return dir;
+}
+
+JobRunOptions Options(const std::string& dir, ProgressReporter* progress) {
+  JobRunOptions options;
+  options.output_dir = dir;
+  options.threads = 2;
+  options.evaluate = false;
+  options.checkpoint_every_steps = 2;
+  options.progress = progress;
+  return options;
+}
+
+OfaSupernet FinalWeights(const ofa::v1::JobSpec& spec, const std::string& dir) {
+  OfaSupernet model(SupernetArchitecture::FromSpec(spec.supernet(), 10).value());
+  CheckpointStore store(dir + "/phases/expand");
+  CheckpointData data{model.get(), nullptr, {}};
+  EXPECT_TRUE(store.Load("final", data).ok());
+  return model;
+}
+
+void ExpectSameWeights(OfaSupernet a, OfaSupernet b) {
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (const auto& item : pa) {
+    EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+  }
+  auto ba = a->named_buffers(), bb = b->named_buffers();
+  for (const auto& item : ba) {
+    EXPECT_TRUE(torch::equal(item.value(), bb[item.key()])) << item.key();
+  }
+}
+
+class ResumeTest : public ::testing::TestWithParam<std::pair<const char*, int>> {};
+
+TEST_P(ResumeTest, InterruptedAndResumedEqualsUninterrupted) {
+  const ofa::v1::JobSpec spec = TinyJob();
+  ProgressReporter quiet(nullptr, "");
+  const std::string straight = FreshDir(std::string("straight_") + GetParam().first);
+  ASSERT_TRUE(RunJob(spec, Options(straight, &quiet)).ok());
+
+  const std::string interrupted = FreshDir(std::string("interrupted_") + GetParam().first);
+  JobRunOptions stop = Options(interrupted, &quiet);
+  stop.stop_phase = GetParam().first;
+  stop.stop_after_step = GetParam().second;
+  absl::StatusOr<std::vector<PhaseSummary>> first = RunJob(spec, stop);
+  ASSERT_EQ(first.status().code(), absl::StatusCode::kAborted) << first.status();
+  // The phase left a periodic checkpoint older than where it stopped: resume replays steps.
+  CheckpointStore store(interrupted + "/phases/" + GetParam().first);
+  ASSERT_FALSE(store.Verify("final").ok());
+
+  const std::string log = ::testing::TempDir() + "/resume_progress.jsonl";
+  fs::remove(log);
+  ProgressReporter recorded(nullptr, log);
+  absl::StatusOr<std::vector<PhaseSummary>> second = RunJob(spec, Options(interrupted, &recorded));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE((*second)[0].skipped);  // "full" was already done.
+
+  ExpectSameWeights(FinalWeights(spec, straight), FinalWeights(spec, interrupted));
+}
+
+// Guards the test above against passing trivially (e.g. if nothing trained).
+TEST(JobRunnerTest, AnotherSeedEndsWithOtherWeights) {
+  ofa::v1::JobSpec spec = TinyJob();
+  ProgressReporter quiet(nullptr, "");
+  const std::string a = FreshDir("seed_a"), b = FreshDir("seed_b");
+  ASSERT_TRUE(RunJob(spec, Options(a, &quiet)).ok());
+  spec.set_seed(6);
+  ASSERT_TRUE(RunJob(spec, Options(b, &quiet)).ok());
+  EXPECT_FALSE(torch::equal(FinalWeights(spec, a)->classifier->weight,
+                            FinalWeights(spec, b)->classifier->weight));
+}
+
+INSTANTIATE_TEST_SUITE_P(StopPoints, ResumeTest,
+                         ::testing::Values(std::make_pair("kernel", 3),
+                                           std::make_pair("expand", 3)));
+
+TEST(JobRunnerTest, ExportsTheLargestAndSmallestSubnets) {
+  const ofa::v1::JobSpec spec = TinyJob();
+  ProgressReporter quiet(nullptr, "");
+  const std::string dir = FreshDir("exports");
+  JobRunOptions options = Options(dir, &quiet);
+  options.evaluate = true;
+  options.calibration_batches = 2;
+  absl::StatusOr<std::vector<PhaseSummary>> phases = RunJob(spec, options);
+  ASSERT_TRUE(phases.ok()) << phases.status();
+  ASSERT_EQ(phases->size(), 4u);
+  for (const PhaseSummary& p : *phases) {
+    EXPECT_GE(p.largest_top1, 0.0) << p.name;
+    EXPECT_GT(p.training_flops, 0.0) << p.name;
+  }
+  for (const char* name : {"largest", "smallest"}) {
+    absl::StatusOr<StandaloneSubnet> subnet = LoadStandaloneSubnet(dir + "/export/" + name);
+    ASSERT_TRUE(subnet.ok()) << subnet.status();
+    torch::NoGradGuard no_grad;
+    EXPECT_EQ((*subnet)(torch::randn({2, 1, 28, 28})).sizes(), torch::IntArrayRef({2, 10}));
+  }
+}
+
+TEST(JobRunnerTest, InvalidSpecIsRejectedBeforeAnyWork) {
+  ofa::v1::JobSpec spec = TinyJob();
+  spec.mutable_schedule()->mutable_phases(1)->set_epochs(0);
+  ProgressReporter quiet(nullptr, "");
+  const std::string dir = FreshDir("invalid");
+  absl::StatusOr<std::vector<PhaseSummary>> phases = RunJob(spec, Options(dir, &quiet));
+  EXPECT_EQ(phases.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(phases.status().message()), ::testing::HasSubstr("phases[1].epochs"));
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+}  // namespace
+}  // namespace ofa::trainer

@@ -1,0 +1,210 @@
+#include "trainer/train/phase_trainer.h"
+
+#include <chrono>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "trainer/common/stream_seed.h"
+#include "trainer/data/batch_loader.h"
+#include "trainer/nn/subnet_cost.h"
+#include "trainer/train/evaluator.h"
+#include "trainer/train/losses.h"
+#include "trainer/train/lr_schedule.h"
+#include "trainer/train/subnet_sampler.h"
+
+namespace ofa::trainer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The OFA authors exclude BN parameters and biases from weight decay ("bn#bias").
+bool NoWeightDecay(const std::string& name) {
+  return absl::StrContains(name, "bn") || absl::StrContains(name, "bias");
+}
+
+std::unique_ptr<torch::optim::SGD> MakeOptimizer(OfaSupernet& model, const PhaseRunConfig& c) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& item : model->named_parameters()) {
+    (NoWeightDecay(item.key()) ? no_decay : decay).push_back(item.value());
+  }
+  auto options = [&](double wd) {
+    return std::make_unique<torch::optim::SGDOptions>(
+        torch::optim::SGDOptions(0).momentum(c.momentum).nesterov(true).weight_decay(wd));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, options(c.weight_decay));
+  groups.emplace_back(no_decay, options(0));
+  return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(0));
+}
+
+void SetLearningRate(torch::optim::SGD& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) {
+    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  }
+}
+
+}  // namespace
+
+PhaseTrainer::PhaseTrainer(OfaSupernet model, OfaSupernet teacher, const ImageDataset& train,
+                           PhaseRunConfig config, CheckpointStore& store,
+                           ProgressReporter& progress)
+    : model_(std::move(model)),
+      teacher_(std::move(teacher)),
+      train_(train),
+      config_(std::move(config)),
+      store_(store),
+      progress_(progress) {}
+
+absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
+  const ofa::v1::PhaseSpec& phase = config_.phase;
+  const SupernetArchitecture& arch = model_->architecture();
+  BatchLoader loader(train_, {.batch_size = config_.batch_size,
+                              .rank = config_.rank,
+                              .world_size = config_.world_size,
+                              .seed = StreamSeed(config_.seed, {static_cast<uint64_t>(
+                                                                    config_.phase_index)}),
+                              .train = true});
+  const int64_t steps_per_epoch = loader.batches_per_epoch();
+  if (steps_per_epoch == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "phase ", phase.name(), ": the training split (", train_.size(),
+        " images) is smaller than one global batch of ", config_.batch_size * config_.world_size));
+  }
+  const int64_t total_steps = steps_per_epoch * phase.epochs();
+  const int64_t global_batch = config_.batch_size * config_.world_size;
+  // Learning rates are specified per 256 images and scale linearly with the batch.
+  const CosineLrSchedule schedule(phase.learning_rate() * global_batch / 256.0,
+                                  static_cast<int64_t>(phase.warmup_epochs() * steps_per_epoch),
+                                  total_steps);
+  model_->train();
+  std::unique_ptr<torch::optim::SGD> optimizer = MakeOptimizer(model_, config_);
+
+  PhaseOutcome outcome;
+  outcome.steps = total_steps;
+  int64_t step = 0;
+  if (absl::StatusOr<std::string> latest = store_.LatestValid(); latest.ok()) {
+    CheckpointData data{model_.get(), optimizer.get(), {}};
+    if (absl::Status s = store_.Load(*latest, data); !s.ok()) return s;
+    step = data.state.value("step", int64_t{0});
+    loader.Seek({data.state.value("epoch", int64_t{0}), data.state.value("batch", int64_t{0})});
+    outcome.resumed = true;
+    progress_.Event("phase_resumed",
+                    absl::StrFormat("phase %s: resumed from checkpoint %s at step %d/%d",
+                                    phase.name(), *latest, step, total_steps),
+                    {{"phase", phase.name()}, {"step", step}, {"checkpoint", *latest}});
+  } else if (config_.sort_channels) {
+    model_->SortChannelsByImportance(config_.kept_expand_ratios);
+  }
+
+  auto save = [&](const std::string& name) -> absl::Status {
+    const LoaderPosition p = loader.position();
+    nlohmann::json state = {{"phase", phase.name()}, {"phase_index", config_.phase_index},
+                            {"step", step},          {"total_steps", total_steps},
+                            {"epoch", p.epoch},      {"batch", p.batch},
+                            {"seed", config_.seed}};
+    if (absl::Status s = store_.Save(name, {model_.get(), optimizer.get(), state}); !s.ok()) {
+      return s;
+    }
+    progress_.Event("checkpoint", absl::StrFormat("phase %s: checkpoint %s at step %d",
+                                                  phase.name(), name, step),
+                    {{"phase", phase.name()}, {"step", step}, {"checkpoint", name}});
+    return store_.Prune(config_.keep_checkpoints);
+  };
+
+  const Clock::time_point start = Clock::now();
+  Clock::time_point last_checkpoint = start;
+  Clock::time_point window_start = start;
+  int64_t window_steps = 0;
+  double window_loss = 0;
+  const int64_t first_step = step;
+  const bool distill = phase.kd_ratio() > 0 && !teacher_.is_empty();
+  const SubnetChoice teacher_choice = arch.Largest();
+  if (distill) teacher_->eval();
+
+  while (step < total_steps) {
+    if (config_.stop_after_step >= 0 && step >= config_.stop_after_step) {
+      return absl::AbortedError(absl::StrCat("phase ", phase.name(), ": stopped after step ",
+                                             step, " as requested"));
+    }
+    SetLearningRate(*optimizer, schedule.At(step));
+    optimizer->zero_grad();
+    // Dropout draws from the global generator: reseed it per step so resume is exact.
+    torch::manual_seed(StreamSeed(config_.seed, {kSeedDropout,
+                                                 static_cast<uint64_t>(config_.phase_index),
+                                                 static_cast<uint64_t>(step)}));
+    const Batch batch = loader.Next();
+    double step_loss = 0;
+    for (int i = 0; i < phase.subnets_per_step(); ++i) {
+      const SubnetChoice choice =
+          SampleSubnet(arch, phase, config_.seed, config_.phase_index, step, i);
+      const torch::Tensor images = AtResolution(batch.images, choice.resolution);
+      torch::Tensor logits = model_(images, choice);
+      torch::Tensor loss = LabelSmoothedCrossEntropy(logits, batch.labels,
+                                                     config_.label_smoothing);
+      if (distill) {
+        torch::Tensor soft;
+        {
+          torch::NoGradGuard no_grad;
+          soft = teacher_(images, teacher_choice);
+        }
+        loss = loss + phase.kd_ratio() * SoftTargetCrossEntropy(logits, soft);
+        outcome.training_flops += 2.0 * ComputeSubnetCost(arch, teacher_choice).macs *
+                                  images.size(0);
+      }
+      loss.backward();
+      step_loss += loss.item<double>();
+      outcome.training_flops += TrainingFlopsPerImage(ComputeSubnetCost(arch, choice)) *
+                                images.size(0);
+    }
+    for (torch::Tensor& p : model_->parameters()) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    }
+    if (after_backward) {
+      if (absl::Status s = after_backward(model_); !s.ok()) return s;
+    }
+    optimizer->step();
+    ++step;
+    ++window_steps;
+    window_loss += step_loss / phase.subnets_per_step();
+    outcome.final_loss = step_loss / phase.subnets_per_step();
+    if (!std::isfinite(outcome.final_loss)) {
+      return absl::InternalError(absl::StrCat("phase ", phase.name(), ": loss became ",
+                                              outcome.final_loss, " at step ", step,
+                                              "; lower the learning rate"));
+    }
+
+    const Clock::time_point now = Clock::now();
+    const double window = std::chrono::duration<double>(now - window_start).count();
+    const bool last = step == total_steps;
+    if (window >= 5.0 || last) {
+      const double rate = window_steps * global_batch / std::max(window, 1e-9);
+      const double elapsed = std::chrono::duration<double>(now - start).count();
+      const double eta = elapsed / (step - first_step) * (total_steps - step);
+      progress_.Progress({phase.name(), step, total_steps, loader.position().epoch,
+                          window_loss / window_steps, rate, eta},
+                         /*force=*/last);
+      window_start = now;
+      window_steps = 0;
+      window_loss = 0;
+    }
+    const bool by_steps = config_.checkpoint_every_steps > 0 &&
+                          step % config_.checkpoint_every_steps == 0;
+    const bool by_time =
+        config_.checkpoint_interval_seconds > 0 &&
+        std::chrono::duration<double>(now - last_checkpoint).count() >=
+            config_.checkpoint_interval_seconds;
+    if (!last && (by_steps || by_time) && config_.rank == 0) {
+      if (absl::Status s = save(CheckpointStore::StepName(step)); !s.ok()) return s;
+      last_checkpoint = now;
+    }
+  }
+  if (config_.rank == 0) {
+    if (absl::Status s = save("final"); !s.ok()) return s;
+  }
+  outcome.steps_run = step - first_step;
+  outcome.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return outcome;
+}
+
+}  // namespace ofa::trainer
