@@ -1,5 +1,7 @@
 #include "trainer/nn/dynamic_depthwise_conv.h"
 
+#include "trainer/nn/depthwise_conv_function.h"
+
 #include <cmath>
 #include <string>
 
@@ -38,9 +40,7 @@ torch::Tensor DynamicDepthwiseConvImpl::ActiveFilter(int64_t channels, int kerne
 }
 
 torch::Tensor DynamicDepthwiseConvImpl::forward(const torch::Tensor& x, int kernel_size) {
-  const int64_t channels = x.size(1);
-  return torch::conv2d(x, ActiveFilter(channels, kernel_size), {}, stride_, kernel_size / 2,
-                       /*dilation=*/1, /*groups=*/channels);
+  return DepthwiseConv2d(x, ActiveFilter(x.size(1), kernel_size), stride_);
 }
 
 }  // namespace ofa::trainer

@@ -39,8 +39,9 @@ const std::vector<SupernetPreset>& SupernetPresets() {
     p.default_num_classes = 1000;
     return p;
   };
-  // The same elastic space on 28x28 grayscale inputs: three stages at 7x7 and 4x4, sized so
-  // the whole progressive-shrinking pipeline fits a 2-core CPU in minutes.
+  // The same elastic space on 28x28 grayscale inputs: three stages at 7x7 and 4x4, about 4M
+  // MACs at its largest, so the whole progressive-shrinking pipeline fits a 2-core CPU in
+  // minutes (docs/performance.md).
   SupernetPreset small;
   small.name = "ofa_small_28";
   small.description = "small OFA-MobileNetV3-style supernet for 28x28 grayscale";
@@ -52,12 +53,12 @@ const std::vector<SupernetPreset>& SupernetPresets() {
   small.width_multiplier = 1.0;
   small.dropout_rate = 0.0;
   small.default_epochs = {6, 2, 1, 2, 1, 2};
-  small.stem_width = 16;
+  small.stem_width = 8;
   small.stem_stride = 2;
-  small.first_block_width = 16;
-  small.stages = {{24, 2, false, false}, {32, 1, false, true}, {48, 2, true, true}};
-  small.final_expand_width = 192;
-  small.last_channel = 256;
+  small.first_block_width = 8;
+  small.stages = {{16, 2, false, false}, {24, 1, false, true}, {32, 2, true, true}};
+  small.final_expand_width = 128;
+  small.last_channel = 192;
   small.default_num_classes = 10;
 
   static const auto* presets = new std::vector<SupernetPreset>{

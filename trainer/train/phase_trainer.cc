@@ -7,11 +7,8 @@
 #include "absl/strings/str_format.h"
 #include "trainer/common/stream_seed.h"
 #include "trainer/data/batch_loader.h"
-#include "trainer/nn/subnet_cost.h"
-#include "trainer/train/evaluator.h"
-#include "trainer/train/losses.h"
 #include "trainer/train/lr_schedule.h"
-#include "trainer/train/subnet_sampler.h"
+#include "trainer/train/train_step.h"
 
 namespace ofa::trainer {
 namespace {
@@ -58,7 +55,6 @@ PhaseTrainer::PhaseTrainer(OfaSupernet model, OfaSupernet teacher, const ImageDa
 
 absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
   const ofa::v1::PhaseSpec& phase = config_.phase;
-  const SupernetArchitecture& arch = model_->architecture();
   BatchLoader loader(train_, {.batch_size = config_.batch_size,
                               .rank = config_.rank,
                               .world_size = config_.world_size,
@@ -118,9 +114,7 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
   int64_t window_steps = 0;
   double window_loss = 0;
   const int64_t first_step = step;
-  const bool distill = phase.kd_ratio() > 0 && !teacher_.is_empty();
-  const SubnetChoice teacher_choice = arch.Largest();
-  if (distill) teacher_->eval();
+  if (!teacher_.is_empty()) teacher_->eval();
 
   while (step < total_steps) {
     if (config_.stop_after_step >= 0 && step >= config_.stop_after_step) {
@@ -134,40 +128,18 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
                                                  static_cast<uint64_t>(config_.phase_index),
                                                  static_cast<uint64_t>(step)}));
     const Batch batch = loader.Next();
-    double step_loss = 0;
-    for (int i = 0; i < phase.subnets_per_step(); ++i) {
-      const SubnetChoice choice =
-          SampleSubnet(arch, phase, config_.seed, config_.phase_index, step, i);
-      const torch::Tensor images = AtResolution(batch.images, choice.resolution);
-      torch::Tensor logits = model_(images, choice);
-      torch::Tensor loss = LabelSmoothedCrossEntropy(logits, batch.labels,
-                                                     config_.label_smoothing);
-      if (distill) {
-        torch::Tensor soft;
-        {
-          torch::NoGradGuard no_grad;
-          soft = teacher_(images, teacher_choice);
-        }
-        loss = loss + phase.kd_ratio() * SoftTargetCrossEntropy(logits, soft);
-        outcome.training_flops += 2.0 * ComputeSubnetCost(arch, teacher_choice).macs *
-                                  images.size(0);
-      }
-      loss.backward();
-      step_loss += loss.item<double>();
-      outcome.training_flops += TrainingFlopsPerImage(ComputeSubnetCost(arch, choice)) *
-                                images.size(0);
-    }
-    for (torch::Tensor& p : model_->parameters()) {
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    }
+    const StepResult result = AccumulateGradients(model_, teacher_, batch, phase, config_.seed,
+                                                  config_.phase_index, step,
+                                                  config_.label_smoothing);
+    outcome.training_flops += result.training_flops;
     if (after_backward) {
       if (absl::Status s = after_backward(model_); !s.ok()) return s;
     }
     optimizer->step();
     ++step;
     ++window_steps;
-    window_loss += step_loss / phase.subnets_per_step();
-    outcome.final_loss = step_loss / phase.subnets_per_step();
+    window_loss += result.loss;
+    outcome.final_loss = result.loss;
     if (!std::isfinite(outcome.final_loss)) {
       return absl::InternalError(absl::StrCat("phase ", phase.name(), ": loss became ",
                                               outcome.final_loss, " at step ", step,

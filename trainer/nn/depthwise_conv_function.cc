@@ -1,0 +1,77 @@
+#include "trainer/nn/depthwise_conv_function.h"
+
+#include <atomic>
+
+namespace ofa::trainer {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+using torch::indexing::None;
+using torch::indexing::Slice;
+using Ints = torch::IntArrayRef;
+
+// The custom backward is used for outputs from 4x4 to 8x8: measured faster there, slower on
+// larger maps and no better on tiny ones (docs/performance.md). The rule depends on shapes
+// only, never on timings, so a resumed run takes the same path and stays bit-identical.
+constexpr int64_t kMinCustomOutputSide = 4;
+constexpr int64_t kMaxCustomOutputSide = 8;
+
+std::atomic<bool> use_native{false};
+
+class DepthwiseConvFunction : public torch::autograd::Function<DepthwiseConvFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& w, int64_t stride) {
+    ctx->save_for_backward({x, w});
+    ctx->saved_data["stride"] = stride;
+    return torch::conv2d(x, w, {}, Ints{stride}, Ints{w.size(2) / 2}, Ints{1}, x.size(1));
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const torch::Tensor& x = saved[0];
+    const torch::Tensor& w = saved[1];
+    const int64_t s = ctx->saved_data["stride"].toInt();
+    const torch::Tensor g = grads[0].contiguous();
+    const int64_t k = w.size(2), p = k / 2;
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+    const int64_t ho = g.size(2), wo = g.size(3);
+
+    torch::Tensor grad_x;
+    if (s == 1) {
+      grad_x = torch::conv2d(g, w.flip({2, 3}), {}, Ints{1}, Ints{p}, Ints{1}, c);
+    } else {
+      torch::Tensor spread = torch::zeros({n, c, (ho - 1) * s + 1, (wo - 1) * s + 1}, g.options());
+      spread.index_put_({Slice(), Slice(), Slice(0, None, s), Slice(0, None, s)}, g);
+      torch::Tensor full = torch::conv2d(spread, w.flip({2, 3}), {}, Ints{1}, Ints{k - 1},
+                                         Ints{1}, c);
+      grad_x = full.narrow(2, p, std::min(h, full.size(2) - p))
+                   .narrow(3, p, std::min(wd, full.size(3) - p));
+      // Input rows/columns the strided forward never read get zero gradient.
+      grad_x = torch::constant_pad_nd(grad_x, {0, wd - grad_x.size(3), 0, h - grad_x.size(2)});
+    }
+    const torch::Tensor padded =
+        torch::constant_pad_nd(x, {p, p, p, p}).reshape({1, n * c, h + 2 * p, wd + 2 * p});
+    torch::Tensor grad_w = torch::conv2d(padded, g.reshape({n * c, 1, ho, wo}), {}, Ints{1},
+                                         Ints{0}, Ints{s}, n * c);
+    grad_w = grad_w.narrow(2, 0, k).narrow(3, 0, k).reshape({n, c, k, k}).sum(0).unsqueeze(1);
+    return {grad_x, grad_w, torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor DepthwiseConv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t stride) {
+  const int64_t k = w.size(2);
+  const int64_t out_side = (x.size(2) + 2 * (k / 2) - k) / stride + 1;
+  if (use_native.load(std::memory_order_relaxed) || !torch::GradMode::is_enabled() || k < 5 ||
+      out_side < kMinCustomOutputSide || out_side > kMaxCustomOutputSide) {
+    return torch::conv2d(x, w, {}, Ints{stride}, Ints{k / 2}, Ints{1}, x.size(1));
+  }
+  return DepthwiseConvFunction::apply(x, w, stride);
+}
+
+void UseNativeDepthwiseBackward(bool native) { use_native.store(native); }
+
+}  // namespace ofa::trainer
