@@ -27,8 +27,18 @@ if cmake -S . -B "$cmake_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$cmake_dir.l
    cmake --build "$cmake_dir" -j"$(nproc)" >>"$cmake_dir.log" 2>&1; then
   ctest_log=$(mktemp)
   (cd "$cmake_dir" && ctest --output-on-failure) 2>&1 | tee "$ctest_log"
-  passed=$((passed + $(grep -cE 'Test +#[0-9]+: .* Passed' "$ctest_log")))
-  failed=$((failed + $(grep -cE 'Test +#[0-9]+: .* (Failed|\*\*\*)' "$ctest_log")))
+  ctest_rc=${PIPESTATUS[0]}
+  # ctest's summary: "90% tests passed, 1 tests failed out of 10".
+  summary=$(grep -E '[0-9]+ tests failed out of [0-9]+' "$ctest_log" | tail -1)
+  ctest_failed=$(sed -E 's/.* ([0-9]+) tests failed out of.*/\1/' <<<"$summary")
+  ctest_total=$(sed -E 's/.*failed out of ([0-9]+).*/\1/' <<<"$summary")
+  if [ -z "$summary" ]; then
+    ctest_failed=1 ctest_total=1  # ctest printed no summary: count it as one failure.
+  elif [ "$ctest_rc" -ne 0 ] && [ "$ctest_failed" -eq 0 ]; then
+    ctest_failed=1  # ctest failed without a failing test (e.g. a crash before running).
+  fi
+  passed=$((passed + ctest_total - ctest_failed))
+  failed=$((failed + ctest_failed))
 else
   tail -40 "$cmake_dir.log"
   echo "CMake build failed (full log: $cmake_dir.log)"

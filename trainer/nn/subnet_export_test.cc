@@ -100,6 +100,7 @@ TEST(SubnetExportTest, SaveAndLoadRoundTrip) {
   SubnetChoice choice = Choices(arch)[3];
   StandaloneSubnet subnet = ExportSubnet(net, choice).value();
   const std::string dir = ::testing::TempDir() + "/export_roundtrip";
+  std::filesystem::remove_all(dir);
   ASSERT_TRUE(SaveStandaloneSubnet(subnet, dir).ok());
   absl::StatusOr<StandaloneSubnet> loaded = LoadStandaloneSubnet(dir);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -112,6 +113,7 @@ TEST(SubnetExportTest, SaveAndLoadRoundTrip) {
 
 TEST(SubnetExportTest, LoadNamesWhatIsWrong) {
   const std::string dir = ::testing::TempDir() + "/export_bad";
+  std::filesystem::remove_all(dir);  // TempDir() is shared outside Bazel (ctest).
   std::filesystem::create_directories(dir);
   EXPECT_EQ(LoadStandaloneSubnet(dir).status().code(), absl::StatusCode::kNotFound);
   std::ofstream(dir + "/architecture.json") << "{\"format\": \"ofa-train.subnet.v1\", "
