@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
+#include "trainer/nn/module_tensors.h"
 
 namespace ofa::trainer {
 namespace {
@@ -77,8 +78,7 @@ absl::Status CheckpointStore::Save(const std::string& name, const CheckpointData
   std::vector<std::string> files = {"model.pt", "state.json"};
   try {
     torch::serialize::OutputArchive archive;
-    for (const auto& item : data.model->named_parameters()) archive.write(item.key(), item.value());
-    for (const auto& item : data.model->named_buffers()) archive.write(item.key(), item.value());
+    WriteModuleTensors(*data.model, archive);
     archive.save_to((tmp / "model.pt").string());
     if (data.optimizer != nullptr) {
       torch::save(*data.optimizer, (tmp / "optimizer.pt").string());
@@ -140,17 +140,7 @@ absl::Status CheckpointStore::Load(const std::string& name, CheckpointData& data
   try {
     torch::serialize::InputArchive archive;
     archive.load_from((dir / "model.pt").string());
-    torch::NoGradGuard no_grad;
-    for (auto& item : data.model->named_parameters()) {
-      torch::Tensor value;
-      archive.read(item.key(), value);
-      item.value().copy_(value);
-    }
-    for (auto& item : data.model->named_buffers()) {
-      torch::Tensor value;
-      archive.read(item.key(), value);
-      item.value().copy_(value);
-    }
+    ReadModuleTensors(*data.model, archive);
     if (data.optimizer != nullptr && fs::exists(dir / "optimizer.pt")) {
       torch::load(*data.optimizer, (dir / "optimizer.pt").string());
     }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "trainer/nn/elastic_mbconv.h"
+#include "trainer/nn/module_tensors.h"
 
 namespace ofa::trainer {
 namespace {
@@ -181,8 +182,7 @@ absl::Status SaveStandaloneSubnet(StandaloneSubnet& subnet, const std::string& d
   const fs::path weights_path = fs::path(dir) / "weights.pt";
   try {
     torch::serialize::OutputArchive archive;
-    for (const auto& item : subnet->named_parameters()) archive.write(item.key(), item.value());
-    for (const auto& item : subnet->named_buffers()) archive.write(item.key(), item.value());
+    WriteModuleTensors(*subnet, archive);
     archive.save_to(weights_path.string() + ".tmp");
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("writing ", weights_path.string(), ": ", e.what()));
@@ -213,17 +213,7 @@ absl::StatusOr<StandaloneSubnet> LoadStandaloneSubnet(const std::string& dir) {
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(weights_path);
-    torch::NoGradGuard no_grad;
-    for (auto& item : subnet->named_parameters()) {
-      torch::Tensor value;
-      archive.read(item.key(), value);
-      item.value().copy_(value);
-    }
-    for (auto& item : subnet->named_buffers()) {
-      torch::Tensor value;
-      archive.read(item.key(), value);
-      item.value().copy_(value);
-    }
+    ReadModuleTensors(*subnet, archive);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(weights_path, ": does not match ", json_path, ": ", e.what()));
