@@ -1,19 +1,70 @@
 #include "trainer/data/batch_loader.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <thread>
 
+#include "trainer/common/kernel_threads.h"
 #include "trainer/common/stream_seed.h"
+#include "trainer/data/image_transforms.h"
+#include "trainer/data/jpeg_image.h"
 
 namespace ofa::trainer {
 namespace {
 
 constexpr int kCropPadding = 2;
 
+// Decodes `indices` of a file-backed set into uint8 [count, 3, S, S] on `threads` threads.
+// Training crops and flips are drawn per image from (seed, epoch, slot), so the batch does not
+// depend on the thread count or the rank. Throws std::runtime_error naming the first file that
+// failed (the trainer turns it into an error status).
+torch::Tensor DecodeFiles(const ImageDataset& data, const torch::Tensor& indices,
+                          const torch::Tensor& slots, bool train, uint64_t seed, int64_t epoch) {
+  const int64_t count = indices.size(0);
+  const int size = data.image_size;
+  torch::Tensor out = torch::empty({count, 3, size, size}, torch::kUInt8);
+  const auto index = indices.accessor<int64_t, 1>();
+  const auto slot = slots.accessor<int64_t, 1>();
+  const int64_t image_bytes = 3LL * size * size;
+  std::vector<std::string> errors(count);
+  auto work = [&](int64_t first, int64_t step) {
+    for (int64_t i = first; i < count; i += step) {
+      const std::string& path = data.files[index[i]];
+      absl::StatusOr<RgbImage> image = DecodeJpegFile(path, size);
+      if (!image.ok()) {
+        errors[i] = std::string(image.status().message());
+        continue;
+      }
+      CropBox box;
+      bool flip = false;
+      if (train) {
+        SplitMix64 rng(StreamSeed(seed, {kSeedAugment, static_cast<uint64_t>(epoch),
+                                         static_cast<uint64_t>(slot[i])}));
+        box = RandomResizedCropBox(image->width, image->height, rng);
+        flip = rng.Below(2) == 1;
+      } else {
+        box = CenterCropBox(image->width, image->height);
+      }
+      ResizeCropToPlanar(*image, box, size, flip, out.data_ptr<uint8_t>() + i * image_bytes);
+    }
+  };
+  const int threads = static_cast<int>(std::clamp<int64_t>(data.decode_threads, 1, count));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work, t, threads);
+  work(0, threads);
+  for (std::thread& t : pool) t.join();
+  for (const std::string& error : errors) {
+    if (!error.empty()) throw std::runtime_error("data loader: " + error);
+  }
+  return out;
+}
+
 }  // namespace
 
 BatchLoader::BatchLoader(const ImageDataset& data, Options options)
     : data_(data), options_(options) {
-  const int64_t channels = data.images.size(1);
+  const int64_t channels = data.channels();
   mean_ = torch::tensor(data.mean).view({1, channels, 1, 1});
   std_ = torch::tensor(data.std).view({1, channels, 1, 1});
 }
@@ -41,6 +92,15 @@ Batch BatchLoader::Get(const LoaderPosition& position) const {
     auto generator = at::detail::createCPUGenerator(
         StreamSeed(options_.seed, {kSeedShuffle, static_cast<uint64_t>(position.epoch)}));
     indices = torch::randperm(data_.size(), generator, torch::kInt64).index_select(0, slots);
+  }
+  if (data_.file_backed()) {
+    torch::Tensor images =
+        DecodeFiles(data_, indices, slots, options_.train, options_.seed, position.epoch)
+            .to(torch::kFloat)
+            .div_(255);
+    return {(images - mean_) / std_, data_.labels.index_select(0, indices)};
+  }
+  if (options_.train) {
     auto augment = at::detail::createCPUGenerator(
         StreamSeed(options_.seed, {kSeedAugment, static_cast<uint64_t>(position.epoch)}));
     flips = torch::randint(0, 2, {data_.size()}, augment, torch::kInt64).index_select(0, slots);
@@ -65,7 +125,11 @@ Batch BatchLoader::Get(const LoaderPosition& position) const {
 
 void BatchLoader::Prefetch() {
   prefetched_position_ = position_;
-  prefetched_ = std::async(std::launch::async, [this, p = position_] { return Get(p); });
+  prefetched_ = std::async(std::launch::async, [this, p = position_] {
+    // The training thread owns the cores; a second OpenMP team here would fight it.
+    LimitKernelThreadsOfThisThread(1);
+    return Get(p);
+  });
 }
 
 Batch BatchLoader::Next() {
