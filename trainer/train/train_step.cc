@@ -1,5 +1,7 @@
 #include "trainer/train/train_step.h"
 
+#include <map>
+
 #include "trainer/nn/subnet_cost.h"
 #include "trainer/train/evaluator.h"
 #include "trainer/train/losses.h"
@@ -14,6 +16,9 @@ StepResult AccumulateGradients(OfaSupernet& model, OfaSupernet& teacher, const B
   const bool distill = phase.kd_ratio() > 0 && !teacher.is_empty();
   const SubnetChoice teacher_choice = arch.Largest();
   StepResult result;
+  // The frozen teacher's targets depend only on the images, so sub-nets of one step that see
+  // the same resolution share one teacher forward pass.
+  std::map<int, torch::Tensor> soft_targets;
   for (int i = 0; i < phase.subnets_per_step(); ++i) {
     const SubnetChoice choice = SampleSubnet(arch, phase, seed, phase_index, step, i);
     const torch::Tensor images = AtResolution(batch.images, choice.resolution);
@@ -21,13 +26,14 @@ StepResult AccumulateGradients(OfaSupernet& model, OfaSupernet& teacher, const B
     torch::Tensor logits = model(images, choice);
     torch::Tensor loss = LabelSmoothedCrossEntropy(logits, batch.labels, label_smoothing);
     if (distill) {
-      torch::Tensor soft;
-      {
+      torch::Tensor& soft = soft_targets[choice.resolution];
+      if (!soft.defined()) {
         torch::NoGradGuard no_grad;
         soft = teacher(images, teacher_choice);
+        result.training_flops +=
+            2.0 * ComputeSubnetCost(arch, teacher_choice).macs * batch_images;
       }
       loss = loss + phase.kd_ratio() * SoftTargetCrossEntropy(logits, soft);
-      result.training_flops += 2.0 * ComputeSubnetCost(arch, teacher_choice).macs * batch_images;
     }
     loss.backward();
     result.loss += loss.item<double>() / phase.subnets_per_step();
