@@ -19,6 +19,8 @@ class SplitMix64 {
   }
   // Uniform in [0, n); the modulo bias is below 2^-50 for the small n used here.
   uint64_t Below(uint64_t n) { return Next() % n; }
+  // Uniform in [0, 1), from the top 53 bits.
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
 
  private:
   uint64_t state_;

@@ -67,11 +67,13 @@ TEST(ImageDatasetTest, LoadsDebianFashionMnistWithAHeldOutSplit) {
   EXPECT_TRUE(torch::equal(again->validation.labels, splits->validation.labels));
 }
 
-TEST(ImageDatasetTest, ImageFolderSaysItIsNotSupportedYet) {
+TEST(ImageDatasetTest, MissingImageFolderIsAnErrorNamingIt) {
   ofa::v1::DatasetSpec spec;
   spec.set_kind(ofa::v1::DATASET_KIND_IMAGE_FOLDER);
   spec.set_root("imagenet");
-  EXPECT_EQ(LoadDataset(spec, "/data", 0).status().code(), absl::StatusCode::kUnimplemented);
+  absl::StatusOr<DatasetSplits> splits = LoadDataset(spec, "/nonexistent-data-root", 0);
+  EXPECT_EQ(splits.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(splits.status().message(), HasSubstr("/nonexistent-data-root/imagenet/train"));
 }
 
 ImageDataset SmallSynthetic(int64_t n) {

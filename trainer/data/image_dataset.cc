@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "trainer/data/idx_file.h"
+#include "trainer/data/image_folder.h"
 
 namespace ofa::trainer {
 namespace {
@@ -44,7 +45,13 @@ ImageDataset Synthetic(const ofa::v1::SyntheticDataset& s, int64_t count, uint64
 
 ImageDataset Select(const ImageDataset& from, const torch::Tensor& indices) {
   ImageDataset out = from;
-  out.images = from.images.index_select(0, indices);
+  if (from.file_backed()) {
+    out.files.clear();
+    const auto index = indices.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < index.size(0); ++i) out.files.push_back(from.files[index[i]]);
+  } else {
+    out.images = from.images.index_select(0, indices);
+  }
   out.labels = from.labels.index_select(0, indices);
   return out;
 }
@@ -52,7 +59,8 @@ ImageDataset Select(const ImageDataset& from, const torch::Tensor& indices) {
 }  // namespace
 
 absl::StatusOr<DatasetSplits> LoadDataset(const ofa::v1::DatasetSpec& spec,
-                                          const std::string& data_root, uint64_t seed) {
+                                          const std::string& data_root, uint64_t seed,
+                                          int image_size) {
   DatasetSplits splits;
   switch (spec.kind()) {
     case ofa::v1::DATASET_KIND_FASHION_MNIST: {
@@ -70,10 +78,23 @@ absl::StatusOr<DatasetSplits> LoadDataset(const ofa::v1::DatasetSpec& spec,
       splits.train = Synthetic(spec.synthetic(), spec.synthetic().train_images(), seed);
       splits.test = Synthetic(spec.synthetic(), spec.synthetic().test_images(), seed + 1);
       break;
-    case ofa::v1::DATASET_KIND_IMAGE_FOLDER:
-      return absl::UnimplementedError(
-          "dataset.kind: image_folder data sets are not supported yet (issue #3 follow-up); "
-          "use fashion_mnist or synthetic");
+    case ofa::v1::DATASET_KIND_IMAGE_FOLDER: {
+      if (spec.root().empty()) {
+        return absl::InvalidArgumentError("dataset.root: an image folder needs its directory");
+      }
+      const std::string dir = absl::StrCat(data_root, "/", spec.root());
+      absl::StatusOr<ImageDataset> train = ScanImageFolder(dir + "/train", image_size);
+      if (!train.ok()) return train.status();
+      absl::StatusOr<ImageDataset> test =
+          ScanImageFolder(dir + "/val", image_size, train->class_names);
+      if (!test.ok()) return test.status();
+      splits.train = std::move(*train);
+      splits.test = std::move(*test);
+      if (spec.loader_threads() > 0) {
+        splits.train.decode_threads = splits.test.decode_threads = spec.loader_threads();
+      }
+      break;
+    }
     default:
       return absl::InvalidArgumentError(absl::StrCat("dataset.kind: unsupported ", spec.kind()));
   }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -11,16 +12,25 @@
 
 namespace ofa::trainer {
 
-// An in-memory labelled image set: raw uint8 pixels, normalised per batch by the loader.
+// A labelled image set, normalised per batch by the loader. Either in memory (`images`) or
+// file-backed (`files`, JPEGs decoded by the loader at image_size x image_size).
 struct ImageDataset {
-  torch::Tensor images;  // uint8 [N, C, H, W]
+  torch::Tensor images;  // uint8 [N, C, H, W]; undefined when file-backed
   torch::Tensor labels;  // int64 [N]
   int num_classes = 0;
   // Per-channel mean and standard deviation of pixel values scaled to [0, 1].
   std::vector<float> mean;
   std::vector<float> std;
+  // File-backed sets only: one path per image, the side the loader produces, the class
+  // names in label order, and how many threads decode a batch.
+  std::vector<std::string> files;
+  int image_size = 0;
+  std::vector<std::string> class_names;
+  int decode_threads = 2;
 
   int64_t size() const { return labels.size(0); }
+  bool file_backed() const { return !files.empty(); }
+  int64_t channels() const { return static_cast<int64_t>(mean.size()); }
 };
 
 // The splits of a job's data: train, a held-out validation part of the train set, and test.
@@ -37,9 +47,11 @@ inline constexpr char kDefaultFashionMnistDir[] = "/usr/share/datasets/fashion-m
 // relative `root` is resolved under it (Fashion-MNIST without a root uses the Debian
 // package's directory). The validation split is the last validation_fraction of a
 // permutation seeded by `seed`, so every rank and every resume holds out the same images.
-// Image folders are not supported yet (UNIMPLEMENTED).
+// Image folders (ROOT/train, ROOT/val) are file-backed at `image_size` pixels, the
+// supernet's largest resolution; their "val" directory is the test split.
 absl::StatusOr<DatasetSplits> LoadDataset(const ofa::v1::DatasetSpec& spec,
-                                          const std::string& data_root, uint64_t seed);
+                                          const std::string& data_root, uint64_t seed,
+                                          int image_size = 224);
 
 }  // namespace ofa::trainer
 

@@ -72,11 +72,23 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
   }
   std::ofstream(fs::path(options.output_dir) / "job_spec.json") << JobSpecToJson(spec);
 
-  absl::StatusOr<DatasetSplits> data = LoadDataset(spec.dataset(), options.data_root, spec.seed());
+  absl::StatusOr<ofa::v1::SupernetSpec> supernet = ResolveSupernet(spec.supernet());
+  if (!supernet.ok()) return supernet.status();
+  // File-backed data is decoded at the largest resolution; smaller ones are resized per step.
+  const int image_size =
+      *std::max_element(supernet->resolutions().begin(), supernet->resolutions().end());
+  absl::StatusOr<DatasetSplits> data =
+      LoadDataset(spec.dataset(), options.data_root, spec.seed(), image_size);
   if (!data.ok()) return data.status();
   absl::StatusOr<SupernetArchitecture> arch =
       SupernetArchitecture::FromSpec(spec.supernet(), data->train.num_classes);
   if (!arch.ok()) return arch.status();
+  if (arch->input_channels != data->train.channels()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "supernet.input_channels: the supernet takes %d channel(s) but the data set has %d; "
+        "set supernet.input_channels to %d",
+        arch->input_channels, data->train.channels(), data->train.channels()));
+  }
   progress.Event("job_started",
                  absl::StrFormat("job \"%s\": %s, %d training images, %d test, %d threads, "
                                  "largest %.2fM MACs, smallest %.2fM MACs",

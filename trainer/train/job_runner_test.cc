@@ -1,6 +1,7 @@
 #include "trainer/train/job_runner.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include <torch/torch.h>
 
@@ -8,6 +9,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "trainer/checkpoint/checkpoint_store.h"
+#include "trainer/data/jpeg_image.h"
 #include "trainer/nn/ofa_supernet.h"
 #include "trainer/nn/standalone_subnet.h"
 
@@ -152,6 +154,58 @@ TEST(JobRunnerTest, InvalidSpecIsRejectedBeforeAnyWork) {
   EXPECT_EQ(phases.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(phases.status().message()), ::testing::HasSubstr("phases[1].epochs"));
   EXPECT_FALSE(fs::exists(dir));
+}
+
+// A JPEG image folder trains end to end: RGB input, decoding, random-resized crops, the
+// evaluation on val/; an undecodable file fails the job with its name rather than crashing.
+TEST(JobRunnerTest, TrainsOnAJpegImageFolder) {
+  const std::string root = FreshDir("jpeg_folder");
+  for (const char* split : {"train", "val"}) {
+    for (int label = 0; label < 3; ++label) {
+      const fs::path dir = fs::path(root) / split / ("class" + std::to_string(label));
+      fs::create_directories(dir);
+      for (int i = 0; i < 6; ++i) {
+        RgbImage image{36 + 4 * i, 32, std::vector<uint8_t>((36 + 4 * i) * 32 * 3)};
+        for (size_t p = 0; p < image.pixels.size(); ++p) {
+          image.pixels[p] = static_cast<uint8_t>(p % 3 == static_cast<size_t>(label) ? 200 : 40);
+        }
+        ASSERT_TRUE(EncodeJpegFile(image, (dir / (std::to_string(i) + ".jpg")).string()).ok());
+      }
+    }
+  }
+  ofa::v1::JobSpec spec;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    name: "folder"
+    supernet { preset: "ofa_small_28" width_multiplier: 0.25 input_channels: 3 }
+    dataset { kind: DATASET_KIND_IMAGE_FOLDER root: "jpeg_folder" batch_size_per_device: 6
+              loader_threads: 2 }
+    schedule {
+      phases { name: "full" kind: PHASE_KIND_FULL epochs: 2 learning_rate: 0.5
+               subnets_per_step: 1 }
+    })pb",
+                                                          &spec));
+  ProgressReporter quiet(nullptr, "");
+  JobRunOptions options = Options(FreshDir("folder_out"), &quiet);
+  options.data_root = ::testing::TempDir();
+  options.evaluate = true;
+  options.calibration_batches = 1;
+  absl::StatusOr<std::vector<PhaseSummary>> phases = RunJob(spec, options);
+  ASSERT_TRUE(phases.ok()) << phases.status();
+  EXPECT_EQ((*phases)[0].steps, 6);  // 18 images / batch 6 x 2 epochs
+  EXPECT_GE((*phases)[0].largest_top1, 0.0);
+
+  ofa::v1::JobSpec grey = spec;
+  grey.mutable_supernet()->set_input_channels(1);
+  options.output_dir = FreshDir("folder_grey_out");
+  EXPECT_THAT(std::string(RunJob(grey, options).status().message()),
+              ::testing::HasSubstr("supernet.input_channels: the supernet takes 1 channel(s) "
+                                   "but the data set has 3"));
+
+  std::ofstream(root + "/train/class1/3.jpg", std::ios::trunc) << "not a jpeg";
+  options.output_dir = FreshDir("folder_corrupt_out");
+  absl::StatusOr<std::vector<PhaseSummary>> broken = RunJob(spec, options);
+  EXPECT_EQ(broken.status().code(), absl::StatusCode::kDataLoss) << broken.status();
+  EXPECT_THAT(std::string(broken.status().message()), ::testing::HasSubstr("class1/3.jpg"));
 }
 
 }  // namespace

@@ -127,7 +127,13 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
     torch::manual_seed(StreamSeed(config_.seed, {kSeedDropout,
                                                  static_cast<uint64_t>(config_.phase_index),
                                                  static_cast<uint64_t>(step)}));
-    const Batch batch = loader.Next();
+    Batch batch;
+    try {
+      batch = loader.Next();
+    } catch (const std::exception& e) {
+      return absl::DataLossError(absl::StrCat("phase ", phase.name(), ", step ", step, ": ",
+                                              e.what()));
+    }
     const StepResult result = AccumulateGradients(model_, teacher_, batch, phase, config_.seed,
                                                   config_.phase_index, step,
                                                   config_.label_smoothing);
