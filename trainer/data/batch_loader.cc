@@ -15,25 +15,30 @@ namespace {
 
 constexpr int kCropPadding = 2;
 
-// Decodes `indices` of a file-backed set into uint8 [count, 3, S, S] on `threads` threads.
-// Training crops and flips are drawn per image from (seed, epoch, slot), so the batch does not
-// depend on the thread count or the rank. Throws std::runtime_error naming the first file that
-// failed (the trainer turns it into an error status).
+// Decodes `indices` of a file-backed set into normalised float [count, 3, S, S] on the set's
+// decode threads. Training crops and flips are drawn per image from (seed, epoch, slot), so
+// the batch does not depend on the thread count or the rank. Throws std::runtime_error naming
+// the first file that failed (the trainer turns it into an error status).
 torch::Tensor DecodeFiles(const ImageDataset& data, const torch::Tensor& indices,
                           const torch::Tensor& slots, bool train, uint64_t seed, int64_t epoch) {
   const int64_t count = indices.size(0);
   const int size = data.image_size;
-  torch::Tensor out = torch::empty({count, 3, size, size}, torch::kUInt8);
+  torch::Tensor out = torch::empty({count, 3, size, size}, torch::kFloat);
   const auto index = indices.accessor<int64_t, 1>();
   const auto slot = slots.accessor<int64_t, 1>();
-  const int64_t image_bytes = 3LL * size * size;
+  const int64_t image_floats = 3LL * size * size;
+  float scale[3], bias[3];  // (v / 255 - mean) / std = v * scale + bias
+  for (int c = 0; c < 3; ++c) {
+    scale[c] = 1.0f / (255.0f * data.std[c]);
+    bias[c] = -data.mean[c] / data.std[c];
+  }
   std::vector<std::string> errors(count);
   auto work = [&](int64_t first, int64_t step) {
+    RgbImage image;  // Reused: decoding allocates no buffer per image.
     for (int64_t i = first; i < count; i += step) {
       const std::string& path = data.files[index[i]];
-      absl::StatusOr<RgbImage> image = DecodeJpegFile(path, size);
-      if (!image.ok()) {
-        errors[i] = std::string(image.status().message());
+      if (absl::Status s = DecodeJpegFileInto(path, size, image); !s.ok()) {
+        errors[i] = std::string(s.message());
         continue;
       }
       CropBox box;
@@ -41,12 +46,13 @@ torch::Tensor DecodeFiles(const ImageDataset& data, const torch::Tensor& indices
       if (train) {
         SplitMix64 rng(StreamSeed(seed, {kSeedAugment, static_cast<uint64_t>(epoch),
                                          static_cast<uint64_t>(slot[i])}));
-        box = RandomResizedCropBox(image->width, image->height, rng);
+        box = RandomResizedCropBox(image.width, image.height, rng);
         flip = rng.Below(2) == 1;
       } else {
-        box = CenterCropBox(image->width, image->height);
+        box = CenterCropBox(image.width, image.height);
       }
-      ResizeCropToPlanar(*image, box, size, flip, out.data_ptr<uint8_t>() + i * image_bytes);
+      ResizeCropToPlanar(image, box, size, flip, scale, bias,
+                         out.data_ptr<float>() + i * image_floats);
     }
   };
   const int threads = static_cast<int>(std::clamp<int64_t>(data.decode_threads, 1, count));
@@ -94,11 +100,8 @@ Batch BatchLoader::Get(const LoaderPosition& position) const {
     indices = torch::randperm(data_.size(), generator, torch::kInt64).index_select(0, slots);
   }
   if (data_.file_backed()) {
-    torch::Tensor images =
-        DecodeFiles(data_, indices, slots, options_.train, options_.seed, position.epoch)
-            .to(torch::kFloat)
-            .div_(255);
-    return {(images - mean_) / std_, data_.labels.index_select(0, indices)};
+    return {DecodeFiles(data_, indices, slots, options_.train, options_.seed, position.epoch),
+            data_.labels.index_select(0, indices)};
   }
   if (options_.train) {
     auto augment = at::detail::createCPUGenerator(

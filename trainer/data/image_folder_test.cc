@@ -124,14 +124,18 @@ TEST(ImageTransformsTest, ResizeKeepsRampsAndFlipMirrors) {
   const CropBox centre = CenterCropBox(100, 80);
   EXPECT_EQ(centre.width, 70);  // 0.875 x 80
   EXPECT_EQ(centre.x, 15);
-  std::vector<uint8_t> plain(3 * 8 * 8), mirrored(3 * 8 * 8);
-  ResizeCropToPlanar(image, centre, 8, false, plain.data());
-  ResizeCropToPlanar(image, centre, 8, true, mirrored.data());
+  std::vector<float> plain(3 * 8 * 8), mirrored(3 * 8 * 8), scaled(3 * 8 * 8);
+  const float one[3] = {1, 1, 1}, zero[3] = {0, 0, 0}, half[3] = {0.5f, 0.5f, 0.5f};
+  const float minus_one[3] = {-1, -1, -1};
+  ResizeCropToPlanar(image, centre, 8, false, one, zero, plain.data());
+  ResizeCropToPlanar(image, centre, 8, true, one, zero, mirrored.data());
+  ResizeCropToPlanar(image, centre, 8, false, half, minus_one, scaled.data());
+  for (size_t i = 0; i < plain.size(); ++i) EXPECT_FLOAT_EQ(scaled[i], plain[i] * 0.5f - 1);
   for (int y = 0; y < 8; ++y) {
     for (int x = 0; x < 8; ++x) {
-      EXPECT_EQ(plain[2 * 64 + y * 8 + x], 55);                         // blue is flat
+      EXPECT_FLOAT_EQ(plain[2 * 64 + y * 8 + x], 55);                   // blue is flat
       if (x > 0) EXPECT_GT(plain[y * 8 + x], plain[y * 8 + x - 1]);     // red ramps right
-      EXPECT_EQ(mirrored[y * 8 + x], plain[y * 8 + 7 - x]);             // flip mirrors
+      EXPECT_FLOAT_EQ(mirrored[y * 8 + x], plain[y * 8 + 7 - x]);       // flip mirrors
     }
     if (y > 0) EXPECT_GT(plain[64 + y * 8], plain[64 + (y - 1) * 8]);   // green ramps down
   }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <vector>
 
 namespace ofa::trainer {
 
@@ -38,32 +40,38 @@ CropBox CenterCropBox(int width, int height, double fraction) {
 }
 
 void ResizeCropToPlanar(const RgbImage& image, const CropBox& box, int size, bool flip,
-                        uint8_t* out) {
-  const double scale_x = static_cast<double>(box.width) / size;
-  const double scale_y = static_cast<double>(box.height) / size;
-  const size_t plane = static_cast<size_t>(size) * size;
-  const int stride = image.width * 3;
-  for (int oy = 0; oy < size; ++oy) {
+                        const float scale[3], const float bias[3], float* out) {
+  // Source taps and weights of each output column, computed once per image, not per pixel.
+  struct Tap {
+    int offset0, offset1;  // byte offsets of the two source pixels within a row
+    float weight1;         // weight of the second; the first gets 1 - weight1
+  };
+  auto source = [](int o, double scale, int extent) {
     // Source coordinate of the output pixel's centre, clamped to the box.
-    const double sy = std::clamp((oy + 0.5) * scale_y - 0.5, 0.0, box.height - 1.0);
-    const int y0 = static_cast<int>(sy);
-    const int y1 = std::min(y0 + 1, box.height - 1);
-    const double fy = sy - y0;
-    const uint8_t* row0 = image.pixels.data() + static_cast<size_t>(box.y + y0) * stride;
-    const uint8_t* row1 = image.pixels.data() + static_cast<size_t>(box.y + y1) * stride;
+    const double s = std::clamp((o + 0.5) * scale - 0.5, 0.0, extent - 1.0);
+    const int i0 = static_cast<int>(s);
+    return std::tuple<int, int, float>(i0, std::min(i0 + 1, extent - 1),
+                                       static_cast<float>(s - i0));
+  };
+  std::vector<Tap> columns(size);
+  for (int ox = 0; ox < size; ++ox) {
+    const auto [x0, x1, fx] = source(ox, static_cast<double>(box.width) / size, box.width);
+    columns[flip ? size - 1 - ox : ox] = {(box.x + x0) * 3, (box.x + x1) * 3, fx};
+  }
+  const size_t plane = static_cast<size_t>(size) * size;
+  const size_t stride = static_cast<size_t>(image.width) * 3;
+  for (int oy = 0; oy < size; ++oy) {
+    const auto [y0, y1, fy] = source(oy, static_cast<double>(box.height) / size, box.height);
+    const uint8_t* row0 = image.pixels.data() + (box.y + y0) * stride;
+    const uint8_t* row1 = image.pixels.data() + (box.y + y1) * stride;
+    float* out_row = out + static_cast<size_t>(oy) * size;
     for (int ox = 0; ox < size; ++ox) {
-      const double sx = std::clamp((ox + 0.5) * scale_x - 0.5, 0.0, box.width - 1.0);
-      const int x0 = static_cast<int>(sx);
-      const int x1 = std::min(x0 + 1, box.width - 1);
-      const double fx = sx - x0;
-      const int c0 = (box.x + x0) * 3, c1 = (box.x + x1) * 3;
-      const int column = flip ? size - 1 - ox : ox;
+      const Tap& t = columns[ox];
       for (int c = 0; c < 3; ++c) {
-        const double top = row0[c0 + c] * (1 - fx) + row0[c1 + c] * fx;
-        const double bottom = row1[c0 + c] * (1 - fx) + row1[c1 + c] * fx;
-        const double value = top * (1 - fy) + bottom * fy;
-        out[c * plane + static_cast<size_t>(oy) * size + column] =
-            static_cast<uint8_t>(std::lround(std::clamp(value, 0.0, 255.0)));
+        const float top = row0[t.offset0 + c] + (row0[t.offset1 + c] - row0[t.offset0 + c]) * t.weight1;
+        const float bottom =
+            row1[t.offset0 + c] + (row1[t.offset1 + c] - row1[t.offset0 + c]) * t.weight1;
+        out_row[c * plane + ox] = (top + (bottom - top) * fy) * scale[c] + bias[c];
       }
     }
   }

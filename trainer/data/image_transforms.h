@@ -26,10 +26,10 @@ CropBox RandomResizedCropBox(int width, int height, SplitMix64& rng);
 CropBox CenterCropBox(int width, int height, double fraction = 0.875);
 
 // Resizes `box` of `image` bilinearly (pixel centres aligned, as align_corners=false) to
-// size x size, mirrored left-right when `flip`, and writes it planar (CHW) to `out`, which
-// holds 3 * size * size bytes.
+// size x size, mirrored left-right when `flip`, and writes it planar (CHW) to `out`
+// (3 * size * size floats) as value * scale[c] + bias[c], so normalisation costs no extra pass.
 void ResizeCropToPlanar(const RgbImage& image, const CropBox& box, int size, bool flip,
-                        uint8_t* out);
+                        const float scale[3], const float bias[3], float* out);
 
 }  // namespace ofa::trainer
 

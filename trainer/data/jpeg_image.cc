@@ -41,6 +41,12 @@ struct FileCloser {
 }  // namespace
 
 absl::StatusOr<RgbImage> DecodeJpegFile(const std::string& path, int min_side) {
+  RgbImage image;
+  if (absl::Status s = DecodeJpegFileInto(path, min_side, image); !s.ok()) return s;
+  return image;
+}
+
+absl::Status DecodeJpegFileInto(const std::string& path, int min_side, RgbImage& image) {
   std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
   if (file == nullptr) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
 
@@ -49,7 +55,6 @@ absl::StatusOr<RgbImage> DecodeJpegFile(const std::string& path, int min_side) {
   info.err = jpeg_std_error(&errors.base);
   errors.base.error_exit = ExitWithError;
   errors.base.emit_message = FailOnWarning;
-  RgbImage image;  // Declared before setjmp so a longjmp never skips its construction.
   if (setjmp(errors.jump)) {
     jpeg_destroy_decompress(&info);
     return absl::DataLossError(absl::StrCat(path, ": not a valid JPEG: ", errors.message));
@@ -80,7 +85,7 @@ absl::StatusOr<RgbImage> DecodeJpegFile(const std::string& path, int min_side) {
   }
   jpeg_finish_decompress(&info);
   jpeg_destroy_decompress(&info);
-  return image;
+  return absl::OkStatus();
 }
 
 absl::Status EncodeJpegFile(const RgbImage& image, const std::string& path, int quality) {

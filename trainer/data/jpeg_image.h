@@ -22,6 +22,8 @@ struct RgbImage {
 // training resolutions several times cheaper. A missing, truncated or corrupt file is an
 // error that names the file (libjpeg's own message included), never a crash.
 absl::StatusOr<RgbImage> DecodeJpegFile(const std::string& path, int min_side = 0);
+// The same into `image`, reusing its pixel buffer (no allocation per image in the loader).
+absl::Status DecodeJpegFileInto(const std::string& path, int min_side, RgbImage& image);
 
 // Encodes `image` as a baseline JPEG at `quality` (1-100) into `path`; for tests and tools.
 absl::Status EncodeJpegFile(const RgbImage& image, const std::string& path, int quality = 95);
