@@ -10,9 +10,7 @@ namespace ofa::trainer {
 namespace {
 
 SupernetArchitecture Arch(const char* preset) {
-  ofa::v1::SupernetSpec spec;
-  spec.set_preset(preset);
-  return SupernetArchitecture::FromSpec(spec).value();
+  return SupernetArchitecture::FromPreset(preset).value();
 }
 
 SubnetChoice RandomChoice(const SupernetArchitecture& arch, std::mt19937& rng) {

@@ -6,9 +6,7 @@ namespace ofa::trainer {
 namespace {
 
 SupernetArchitecture Arch(const char* preset) {
-  ofa::v1::SupernetSpec spec;
-  spec.set_preset(preset);
-  return SupernetArchitecture::FromSpec(spec).value();
+  return SupernetArchitecture::FromPreset(preset).value();
 }
 
 // OFA-MobileNetV3 w1.0 at 224x224, counted the way the authors' flops_counter counts

@@ -16,9 +16,7 @@ namespace {
 using ::testing::HasSubstr;
 
 SupernetArchitecture Arch(const char* preset) {
-  ofa::v1::SupernetSpec spec;
-  spec.set_preset(preset);
-  return SupernetArchitecture::FromSpec(spec).value();
+  return SupernetArchitecture::FromPreset(preset).value();
 }
 
 // A supernet whose transform matrices, BN statistics and affine parameters are all

@@ -32,6 +32,13 @@ std::string SubnetChoice::ToString() const {
                       "] r", resolution);
 }
 
+absl::StatusOr<SupernetArchitecture> SupernetArchitecture::FromPreset(
+    const std::string& preset) {
+  ofa::v1::SupernetSpec spec;
+  spec.set_preset(preset);
+  return FromSpec(spec);
+}
+
 absl::StatusOr<SupernetArchitecture> SupernetArchitecture::FromSpec(
     const ofa::v1::SupernetSpec& spec, int default_num_classes) {
   absl::StatusOr<const SupernetPreset*> found = FindSupernetPreset(spec.preset());

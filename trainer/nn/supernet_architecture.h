@@ -66,6 +66,8 @@ struct SupernetArchitecture {
   // `default_num_classes`, or the preset's when that is 0 too).
   static absl::StatusOr<SupernetArchitecture> FromSpec(const ofa::v1::SupernetSpec& spec,
                                                        int default_num_classes = 0);
+  // A preset as published (e.g. "ofa_mbv3_w1.0"), no overrides.
+  static absl::StatusOr<SupernetArchitecture> FromPreset(const std::string& preset);
 
   int num_stages() const { return static_cast<int>(stage_blocks.size()); }
   int max_kernel() const { return kernel_sizes.back(); }
