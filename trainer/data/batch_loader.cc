@@ -92,23 +92,12 @@ Batch BatchLoader::Get(const LoaderPosition& position) const {
   const int64_t count = std::min(options_.batch_size, per_rank - begin);
   // Permutation positions of this rank's samples in the batch.
   torch::Tensor slots = (torch::arange(begin, begin + count) * world + options_.rank);
-  torch::Tensor indices = slots;
-  torch::Tensor flips, offsets;
-  if (options_.train) {
-    auto generator = at::detail::createCPUGenerator(
-        StreamSeed(options_.seed, {kSeedShuffle, static_cast<uint64_t>(position.epoch)}));
-    indices = torch::randperm(data_.size(), generator, torch::kInt64).index_select(0, slots);
-  }
+  // Training: the epoch's permutation, drawn once per epoch rather than once per batch.
+  const torch::Tensor indices =
+      options_.train ? EpochPermutation(position.epoch).index_select(0, slots) : slots;
   if (data_.file_backed()) {
     return {DecodeFiles(data_, indices, slots, options_.train, options_.seed, position.epoch),
             data_.labels.index_select(0, indices)};
-  }
-  if (options_.train) {
-    auto augment = at::detail::createCPUGenerator(
-        StreamSeed(options_.seed, {kSeedAugment, static_cast<uint64_t>(position.epoch)}));
-    flips = torch::randint(0, 2, {data_.size()}, augment, torch::kInt64).index_select(0, slots);
-    offsets = torch::randint(0, 2 * kCropPadding + 1, {data_.size(), 2}, augment, torch::kInt64)
-                  .index_select(0, slots);
   }
   torch::Tensor images = data_.images.index_select(0, indices).to(torch::kFloat).div_(255);
   images = (images - mean_) / std_;
@@ -116,14 +105,29 @@ Batch BatchLoader::Get(const LoaderPosition& position) const {
     const int64_t h = images.size(2), w = images.size(3);
     torch::Tensor padded = torch::constant_pad_nd(
         images, {kCropPadding, kCropPadding, kCropPadding, kCropPadding}, 0);
-    auto flip = flips.accessor<int64_t, 1>();
-    auto offset = offsets.accessor<int64_t, 2>();
+    const auto slot = slots.accessor<int64_t, 1>();
     for (int64_t i = 0; i < count; ++i) {
-      torch::Tensor crop = padded[i].narrow(1, offset[i][0], h).narrow(2, offset[i][1], w);
-      images[i].copy_(flip[i] ? crop.flip({2}) : crop);
+      // Per image, from (seed, epoch, slot): independent of the rank and the batch size.
+      SplitMix64 rng(StreamSeed(options_.seed, {kSeedAugment, static_cast<uint64_t>(position.epoch),
+                                                static_cast<uint64_t>(slot[i])}));
+      const int64_t dy = static_cast<int64_t>(rng.Below(2 * kCropPadding + 1));
+      const int64_t dx = static_cast<int64_t>(rng.Below(2 * kCropPadding + 1));
+      torch::Tensor crop = padded[i].narrow(1, dy, h).narrow(2, dx, w);
+      images[i].copy_(rng.Below(2) == 1 ? crop.flip({2}) : crop);
     }
   }
   return {images, data_.labels.index_select(0, indices)};
+}
+
+torch::Tensor BatchLoader::EpochPermutation(int64_t epoch) const {
+  std::lock_guard<std::mutex> lock(permutation_mutex_);
+  if (permutation_epoch_ != epoch) {
+    auto generator = at::detail::createCPUGenerator(
+        StreamSeed(options_.seed, {kSeedShuffle, static_cast<uint64_t>(epoch)}));
+    permutation_ = torch::randperm(data_.size(), generator, torch::kInt64);
+    permutation_epoch_ = epoch;
+  }
+  return permutation_;
 }
 
 void BatchLoader::Prefetch() {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <future>
+#include <mutex>
 
 #include <torch/torch.h>
 
@@ -26,8 +27,8 @@ struct Batch {
 // epoch with a permutation seeded by (seed, epoch) and give rank r the permutation's entries
 // r, r + world, r + 2 world, ... so the ranks' batch b together are exactly the single-rank
 // batch b of world x the size. Augmentation (random crop after 2-pixel padding, horizontal
-// flip) is seeded per epoch and indexed by permutation position, so it does not depend on the
-// rank either. File-backed sets (image folders) are decoded per batch on the set's
+// flip) is drawn per image from (seed, epoch, permutation position), so it does not depend on
+// the rank either. File-backed sets (image folders) are decoded per batch on the set's
 // decode_threads, with a random-resized crop and flip for training and a centre crop for
 // evaluation, drawn per image. Every batch is a pure function of (data, options, position):
 // resuming at a saved position continues exactly. The next batch is prepared on a background
@@ -57,6 +58,7 @@ class BatchLoader {
 
  private:
   void Prefetch();
+  torch::Tensor EpochPermutation(int64_t epoch) const;
 
   const ImageDataset& data_;
   Options options_;
@@ -64,6 +66,10 @@ class BatchLoader {
   torch::Tensor mean_, std_;  // [1, C, 1, 1]
   std::future<Batch> prefetched_;
   LoaderPosition prefetched_position_;
+  // The training permutation of one epoch, cached (Get runs on the prefetch thread too).
+  mutable std::mutex permutation_mutex_;
+  mutable int64_t permutation_epoch_ = -1;
+  mutable torch::Tensor permutation_;
 };
 
 }  // namespace ofa::trainer

@@ -1,0 +1,203 @@
+// Real processes on loopback: this test binary re-executes itself once per rank
+// (--rank_role=RANK,WORLD,STORE_DIR,SCENARIO) and checks what the ranks did.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "trainer/dist/file_store.h"
+#include "trainer/dist/gloo_communicator.h"
+
+extern char** environ;
+
+namespace ofa::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+// ---- one rank (child process) ----
+
+int Fail(const absl::Status& s) {
+  std::printf("%s\n", s.ToString().c_str());
+  return 3;
+}
+
+int RunRank(int rank, int world, const std::string& store_dir, const std::string& scenario) {
+  FileStore store(store_dir);
+  GlooCommunicator::Options options;
+  options.rank = rank;
+  options.world_size = world;
+  options.scope = RendezvousScope("job1", "full", 0);
+  options.timeout = absl::Seconds(scenario == "die" ? 3 : 30);
+  absl::StatusOr<std::unique_ptr<GlooCommunicator>> comm =
+      GlooCommunicator::Connect(store, options);
+  if (!comm.ok()) return Fail(comm.status());
+
+  if (scenario == "die") {
+    if (rank == world - 1) raise(SIGKILL);  // Killed before its part of the all-reduce.
+    std::vector<torch::Tensor> t = {torch::ones({1 << 16})};
+    for (int i = 0; i < 3; ++i) {
+      if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return Fail(s);
+    }
+    std::printf("all-reduce succeeded without the dead rank\n");
+    return 0;
+  }
+
+  const float r = static_cast<float>(rank + 1);
+  const float total = world * (world + 1) / 2.0f;
+  std::vector<torch::Tensor> tensors = {torch::full({100003}, r), torch::arange(7.0f) * r,
+                                        torch::empty({0})};
+  if (absl::Status s = (*comm)->AllReduce(tensors, ReduceOp::kSum); !s.ok()) return Fail(s);
+  if (!torch::equal(tensors[0], torch::full({100003}, total)) ||
+      !torch::allclose(tensors[1], torch::arange(7.0f) * total)) {
+    std::printf("wrong sum on rank %d\n", rank);
+    return 4;
+  }
+  std::vector<torch::Tensor> average = {torch::full({5}, r)};
+  if (absl::Status s = (*comm)->AllReduce(average, ReduceOp::kAverage); !s.ok()) return Fail(s);
+  if (!torch::allclose(average[0], torch::full({5}, total / world))) {
+    std::printf("wrong average on rank %d\n", rank);
+    return 4;
+  }
+  std::vector<torch::Tensor> weights = {torch::full({3, 3}, static_cast<float>(rank))};
+  if (absl::Status s = (*comm)->Broadcast(weights, /*root=*/1); !s.ok()) return Fail(s);
+  if (!torch::equal(weights[0], torch::full({3, 3}, 1.0f))) {
+    std::printf("wrong broadcast on rank %d\n", rank);
+    return 4;
+  }
+  std::vector<torch::Tensor> wrong = {torch::ones({2}, torch::kInt64)};
+  if ((*comm)->AllReduce(wrong, ReduceOp::kSum).code() != absl::StatusCode::kInvalidArgument) {
+    std::printf("int64 tensor was accepted\n");
+    return 4;
+  }
+  if (absl::Status s = (*comm)->Barrier(); !s.ok()) return Fail(s);
+  std::printf("ok\n");
+  return 0;
+}
+
+// ---- the test (parent process) ----
+
+struct RankResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Starts `world` ranks of `scenario`, waits up to `limit` for all, and returns their results.
+std::vector<RankResult> RunRanks(int world, const std::string& scenario, const std::string& name,
+                                 std::chrono::seconds limit) {
+  const fs::path dir = fs::path(::testing::TempDir()) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::vector<pid_t> pids;
+  for (int rank = 0; rank < world; ++rank) {
+    const std::string role =
+        absl::StrCat("--rank_role=", rank, ",", world, ",", (dir / "store").string(), ",", scenario);
+    const std::string out = (dir / absl::StrCat("rank", rank, ".out")).string();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    char* argv[] = {const_cast<char*>("/proc/self/exe"), const_cast<char*>(role.c_str()),
+                    nullptr};
+    pid_t pid = 0;
+    EXPECT_EQ(posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    pids.push_back(pid);
+  }
+  std::vector<RankResult> results(world);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (int rank = 0; rank < world; ++rank) {
+    int status = 0;
+    while (waitpid(pids[rank], &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        for (pid_t pid : pids) kill(pid, SIGKILL);
+        ADD_FAILURE() << "rank " << rank << " still running after " << limit.count() << " s";
+        waitpid(pids[rank], &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    results[rank].exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    std::ifstream in(dir / absl::StrCat("rank", rank, ".out"));
+    results[rank].output.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  return results;
+}
+
+TEST(GlooCommunicatorTest, ThreeProcessesSumAverageBroadcastAndBarrier) {
+  const std::vector<RankResult> results = RunRanks(3, "collectives", "collectives",
+                                                   std::chrono::seconds(60));
+  for (size_t rank = 0; rank < results.size(); ++rank) {
+    EXPECT_EQ(results[rank].exit_code, 0) << "rank " << rank << ": " << results[rank].output;
+    EXPECT_THAT(results[rank].output, HasSubstr("ok"));
+  }
+}
+
+TEST(GlooCommunicatorTest, AKilledRankFailsTheOthersWithinTheTimeoutInsteadOfHanging) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<RankResult> results = RunRanks(2, "die", "die", std::chrono::seconds(30));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(results[1].exit_code, -SIGKILL);
+  EXPECT_EQ(results[0].exit_code, 3) << results[0].output;
+  EXPECT_THAT(results[0].output, HasSubstr("rank 0/2: all-reduce failed"));
+  EXPECT_LT(seconds, 20.0);  // The 3 s collective timeout, plus process start-up.
+}
+
+TEST(FileStoreTest, GetWaitsForSetAndTimesOutNamingTheKey) {
+  const std::string dir = ::testing::TempDir() + "/file_store";
+  fs::remove_all(dir);
+  FileStore store(dir);
+  const std::string key = RendezvousScope("job 1", "full", 2) + "nccl/unique id";
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(FileStore(dir).Set(key, std::string("\0bytes\n", 7)).ok());
+  });
+  absl::StatusOr<std::string> value = store.Get(key, absl::Seconds(10));
+  writer.join();
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, std::string("\0bytes\n", 7));
+  absl::StatusOr<std::string> missing = store.Get("job/x/absent", absl::Milliseconds(50));
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(missing.status().message(), HasSubstr("\"job/x/absent\""));
+}
+
+}  // namespace
+}  // namespace ofa::trainer
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--rank_role=", 0) != 0) continue;
+    const std::vector<std::string> parts = absl::StrSplit(arg.substr(12), ',');
+    int rank = 0, world = 0;
+    if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &rank) ||
+        !absl::SimpleAtoi(parts[1], &world)) {
+      std::fprintf(stderr, "bad %s\n", arg.c_str());
+      return 2;
+    }
+    torch::set_num_threads(1);
+    return ofa::trainer::RunRank(rank, world, parts[2], parts[3]);
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
