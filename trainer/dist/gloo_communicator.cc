@@ -69,9 +69,10 @@ absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Connect(
     attr.hostname = options.hostname;
     std::shared_ptr<gloo::transport::Device> device = gloo::transport::tcp::CreateDevice(attr);
     auto context = std::make_shared<gloo::rendezvous::Context>(options.rank, options.world_size);
-    context->setTimeout(ToChrono(options.timeout));
-    GlooStoreAdapter adapter(store, options.scope + "gloo/", options.timeout);
+    context->setTimeout(ToChrono(options.rendezvous_timeout));
+    GlooStoreAdapter adapter(store, options.scope + "gloo/", options.rendezvous_timeout);
     context->connectFullMesh(adapter, device);
+    context->setTimeout(ToChrono(options.timeout));
     return std::unique_ptr<GlooCommunicator>(new GlooCommunicator(options, std::move(context)));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("rank ", options.rank, "/", options.world_size,

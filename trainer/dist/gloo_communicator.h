@@ -26,7 +26,9 @@ class GlooCommunicator : public Communicator {
     int world_size = 1;
     std::string scope;             // Store key prefix of this (job, phase, attempt).
     std::string hostname = "127.0.0.1";  // Interface the rank listens on.
-    absl::Duration timeout = absl::Seconds(60);  // Rendezvous and every collective.
+    absl::Duration timeout = absl::Seconds(60);  // Every collective.
+    // Waiting for the other ranks to arrive (they may still be finishing earlier work).
+    absl::Duration rendezvous_timeout = absl::Seconds(60);
   };
 
   // Connects to every other rank; fails (never hangs) if they do not all arrive in time.

@@ -1,10 +1,6 @@
 // Real processes on loopback: this test binary re-executes itself once per rank
 // (--rank_role=RANK,WORLD,STORE_DIR,SCENARIO) and checks what the ranks did.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -24,8 +20,7 @@
 #include "gtest/gtest.h"
 #include "trainer/dist/file_store.h"
 #include "trainer/dist/gloo_communicator.h"
-
-extern char** environ;
+#include "trainer/dist/local_launcher.h"
 
 namespace ofa::trainer {
 namespace {
@@ -52,8 +47,11 @@ int RunRank(int rank, int world, const std::string& store_dir, const std::string
   if (!comm.ok()) return Fail(comm.status());
 
   if (scenario == "die") {
-    if (rank == world - 1) raise(SIGKILL);  // Killed before its part of the all-reduce.
     std::vector<torch::Tensor> t = {torch::ones({1 << 16})};
+    // Everyone is connected and has done one collective; then the last rank dies before its
+    // part of the next all-reduce.
+    if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return Fail(s);
+    if (rank == world - 1) raise(SIGKILL);
     for (int i = 0; i < 3; ++i) {
       if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return Fail(s);
     }
@@ -106,38 +104,24 @@ std::vector<RankResult> RunRanks(int world, const std::string& scenario, const s
   const fs::path dir = fs::path(::testing::TempDir()) / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
-  std::vector<pid_t> pids;
-  for (int rank = 0; rank < world; ++rank) {
-    const std::string role =
-        absl::StrCat("--rank_role=", rank, ",", world, ",", (dir / "store").string(), ",", scenario);
-    const std::string out = (dir / absl::StrCat("rank", rank, ".out")).string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    char* argv[] = {const_cast<char*>("/proc/self/exe"), const_cast<char*>(role.c_str()),
-                    nullptr};
-    pid_t pid = 0;
-    EXPECT_EQ(posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    pids.push_back(pid);
-  }
+  auto output = [&](int rank) { return (dir / absl::StrCat("rank", rank, ".out")).string(); };
+  LaunchOptions launch;
+  launch.world_size = world;
+  launch.command = [&](int rank) {
+    return std::vector<std::string>{
+        "/proc/self/exe", absl::StrCat("--rank_role=", rank, ",", world, ",",
+                                       (dir / "store").string(), ",", scenario)};
+  };
+  launch.output_path = output;
+  launch.stop_others_on_failure = false;  // The survivors must find out by themselves.
+  launch.time_limit = absl::Seconds(limit.count());
+  absl::StatusOr<std::vector<RankExit>> exits = LaunchLocalRanks(launch);
+  EXPECT_TRUE(exits.ok()) << exits.status();
   std::vector<RankResult> results(world);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  for (int rank = 0; rank < world; ++rank) {
-    int status = 0;
-    while (waitpid(pids[rank], &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        for (pid_t pid : pids) kill(pid, SIGKILL);
-        ADD_FAILURE() << "rank " << rank << " still running after " << limit.count() << " s";
-        waitpid(pids[rank], &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    results[rank].exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    std::ifstream in(dir / absl::StrCat("rank", rank, ".out"));
+  for (int rank = 0; exits.ok() && rank < world; ++rank) {
+    EXPECT_FALSE((*exits)[rank].stopped) << "rank " << rank << " hit the time limit";
+    results[rank].exit_code = (*exits)[rank].exit_code;
+    std::ifstream in(output(rank));
     results[rank].output.assign(std::istreambuf_iterator<char>(in), {});
   }
   return results;
