@@ -13,9 +13,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <vector>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -55,7 +56,8 @@ double ImagesPerSecond(OfaSupernet& model, OfaSupernet& teacher, const Batch& ba
                               torch::optim::SGDOptions(0.01).momentum(0.9).nesterov(true));
   auto run = [&](int64_t step) {
     optimizer.zero_grad();
-    AccumulateGradients(model, teacher, batch, phase, /*seed=*/1, /*phase_index=*/1, step, 0.1);
+    const StepContext context{.seed = 1, .phase_index = 1, .step = step};
+    if (!AccumulateGradients(model, teacher, batch, phase, context).ok()) std::abort();
     optimizer.step();
   };
   for (int i = 0; i < 3; ++i) run(i);

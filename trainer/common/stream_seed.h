@@ -42,6 +42,7 @@ enum SeedStream : uint64_t {
   kSeedAugment = 3,
   kSeedSubnet = 4,
   kSeedDropout = 5,
+  kSeedTeacher = 6,
 };
 
 }  // namespace ofa::trainer

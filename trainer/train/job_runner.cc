@@ -10,6 +10,7 @@
 #include "trainer/checkpoint/checkpoint_store.h"
 #include "trainer/common/stream_seed.h"
 #include "trainer/data/image_dataset.h"
+#include "trainer/dist/gloo_communicator.h"
 #include "trainer/nn/ofa_supernet.h"
 #include "trainer/nn/subnet_cost.h"
 #include "trainer/nn/subnet_export.h"
@@ -70,7 +71,21 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
     return absl::InternalError(absl::StrCat("cannot create ", options.output_dir, ": ",
                                             ec.message()));
   }
-  std::ofstream(fs::path(options.output_dir) / "job_spec.json") << JobSpecToJson(spec);
+  const int world = options.world_size;
+  if (world < 1 || options.rank < 0 || options.rank >= world) {
+    return absl::InvalidArgumentError(absl::StrCat("rank ", options.rank, " of world size ",
+                                                   world, " is out of range"));
+  }
+  if (world > 1 && options.store == nullptr) {
+    return absl::InvalidArgumentError("a data-parallel run (world size > 1) needs a store");
+  }
+  if (options.micro_batches < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("micro_batches must be at least 1, not ",
+                                                   options.micro_batches));
+  }
+  const bool leader = options.rank == 0;
+  const std::string job_id = options.job_id.empty() ? spec.name() : options.job_id;
+  if (leader) std::ofstream(fs::path(options.output_dir) / "job_spec.json") << JobSpecToJson(spec);
 
   absl::StatusOr<ofa::v1::SupernetSpec> supernet = ResolveSupernet(spec.supernet());
   if (!supernet.ok()) return supernet.status();
@@ -138,6 +153,11 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
         if (teacher.is_empty()) {
           teacher = OfaSupernet(*arch);
           if (absl::Status s = LoadFinalWeights(teacher, teacher_dir); !s.ok()) return s;
+          // The teacher is the full network as evaluated: BN statistics recalibrated on the
+          // whole training set, not the running averages of whichever rank saved it.
+          RecalibrateBatchNorm(teacher, arch->Largest(), data->train,
+                               options.calibration_batches, 256,
+                               StreamSeed(spec.seed(), {kSeedTeacher}));
         }
         phase_teacher = teacher;
       }
@@ -158,6 +178,10 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
       config.checkpoint_interval_seconds = interval > 0 ? interval : 600;
       config.keep_checkpoints = spec.checkpoint().keep_last() > 0 ? spec.checkpoint().keep_last() : 3;
       if (options.stop_phase == phase.name()) config.stop_after_step = options.stop_after_step;
+      config.rank = options.rank;
+      config.world_size = world;
+      config.micro_batches = options.micro_batches;
+      config.bucket_bytes = options.bucket_bytes;
 
       progress.Event("phase_started",
                      absl::StrFormat("phase %s (%d/%d): %d epochs, lr %.4g per 256 images, "
@@ -167,6 +191,18 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
                                      phase.kd_ratio()),
                      {{"phase", phase.name()}});
       PhaseTrainer trainer(model, phase_teacher, data->train, config, store, progress);
+      std::unique_ptr<GlooCommunicator> communicator;
+      if (world > 1) {
+        absl::StatusOr<std::unique_ptr<GlooCommunicator>> connected = GlooCommunicator::Connect(
+            *options.store, {.rank = options.rank,
+                             .world_size = world,
+                             .scope = RendezvousScope(job_id, phase.name(), options.attempt),
+                             .timeout = options.collective_timeout,
+                             .rendezvous_timeout = options.rendezvous_timeout});
+        if (!connected.ok()) return connected.status();
+        communicator = *std::move(connected);
+        trainer.communicator = communicator.get();
+      }
       absl::StatusOr<PhaseOutcome> outcome = trainer.Run();
       if (!outcome.ok()) return outcome.status();
       summary.steps = outcome->steps;
@@ -176,7 +212,7 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
     if (phase.kind() == ofa::v1::PHASE_KIND_FULL) teacher_dir = phase_dir;
     previous_phase_dir = phase_dir;
 
-    if (options.evaluate) {
+    if (options.evaluate && leader) {
       const uint64_t eval_seed = StreamSeed(spec.seed(), {static_cast<uint64_t>(i), 77});
       summary.largest_top1 = EvaluateSubnet(model, arch->Largest(), data->train, data->test,
                                             options.calibration_batches, 256, eval_seed)
@@ -199,6 +235,7 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
   }
 
   // Export the extremes of the trained supernet (the specialise phase will add one per target).
+  if (!leader) return summaries;
   for (const auto& [name, choice] : {std::pair{"largest", arch->Largest()},
                                      std::pair{"smallest", arch->Smallest()}}) {
     RecalibrateBatchNorm(model, choice, data->train, options.calibration_batches, 256,

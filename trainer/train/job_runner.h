@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "ofa/v1/job_spec.pb.h"
+#include "trainer/dist/store.h"
 #include "trainer/train/progress_reporter.h"
 
 namespace ofa::trainer {
@@ -27,6 +29,24 @@ struct JobRunOptions {
   // Periodic checkpoints every this many steps (0 = by time only, per the spec's policy).
   int64_t checkpoint_every_steps = 0;
   ProgressReporter* progress = nullptr;  // Required.
+
+  // Data parallel: this process is rank `rank` of `world_size` (each on its own shard of every
+  // global batch). The ranks meet per phase through `store` under RendezvousScope(job_id,
+  // phase, attempt); a new attempt (a restart) must use a new number or a fresh store. Every
+  // rank must see output_dir (rank 0 writes it, all read it). Ranks other than 0 neither
+  // evaluate nor export.
+  int rank = 0;
+  int world_size = 1;
+  Store* store = nullptr;  // Required when world_size > 1.
+  std::string job_id;      // Default: the spec's name.
+  int64_t attempt = 0;
+  absl::Duration collective_timeout = absl::Seconds(60);
+  // Meeting the other ranks may take as long as rank 0's end-of-phase evaluation.
+  absl::Duration rendezvous_timeout = absl::Minutes(10);
+  int64_t bucket_bytes = 25 << 20;
+  // Each rank's batch is processed as this many micro-batches (see StepContext): one process
+  // with micro_batches = M and M x the batch computes what M ranks compute.
+  int micro_batches = 1;
 };
 
 struct PhaseSummary {
@@ -40,7 +60,8 @@ struct PhaseSummary {
   double training_flops = 0;
 };
 
-// Runs a whole job in this process, one rank (the standalone mode of ofa-trainer): every
+// Runs a whole job in this process (the standalone mode of ofa-trainer), alone or as one of
+// several data-parallel ranks (see JobRunOptions): every
 // training phase in order, each starting from the previous phase's final checkpoint, the
 // elastic phases distilling from the full-network phase. Idempotent: a phase with a valid
 // final checkpoint is skipped, one with a periodic checkpoint resumes from it, so running

@@ -53,6 +53,35 @@ PhaseTrainer::PhaseTrainer(OfaSupernet model, OfaSupernet teacher, const ImageDa
       store_(store),
       progress_(progress) {}
 
+absl::StatusOr<std::unique_ptr<GradientReducer>> PhaseTrainer::JoinRanks(int64_t step) {
+  const std::string& name = config_.phase.name();
+  if (communicator == nullptr || communicator->world_size() != config_.world_size ||
+      communicator->rank() != config_.rank) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "phase ", name, ": rank ", config_.rank, " of ", config_.world_size,
+        " needs a communicator of that rank and world size"));
+  }
+  // Every rank must continue from the same step: they resumed from the same checkpoint.
+  std::vector<torch::Tensor> steps = {torch::full({1}, static_cast<float>(step))};
+  if (absl::Status s = communicator->Broadcast(steps, 0); !s.ok()) return s;
+  if (steps[0].item<float>() != static_cast<float>(step)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "phase %s: rank %d resumed at step %d but rank 0 at step %.0f; every rank must read "
+        "the same checkpoint directory (shared storage)",
+        name, config_.rank, step, steps[0].item<float>()));
+  }
+  // Rank 0's weights and BN statistics are everyone's starting point.
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> state;
+  for (const torch::Tensor& t : model_->parameters()) state.push_back(t);
+  for (const torch::Tensor& t : model_->buffers()) {
+    if (t.scalar_type() == torch::kFloat) state.push_back(t);
+  }
+  if (absl::Status s = communicator->Broadcast(state, 0); !s.ok()) return s;
+  return std::make_unique<GradientReducer>(model_->parameters(), *communicator,
+                                           GradientReducer::Options{config_.bucket_bytes});
+}
+
 absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
   const ofa::v1::PhaseSpec& phase = config_.phase;
   BatchLoader loader(train_, {.batch_size = config_.batch_size,
@@ -108,6 +137,13 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
     return store_.Prune(config_.keep_checkpoints);
   };
 
+  std::unique_ptr<GradientReducer> reducer;
+  if (config_.world_size > 1) {
+    absl::StatusOr<std::unique_ptr<GradientReducer>> joined = JoinRanks(step);
+    if (!joined.ok()) return joined.status();
+    reducer = *std::move(joined);
+  }
+
   const Clock::time_point start = Clock::now();
   Clock::time_point last_checkpoint = start;
   Clock::time_point window_start = start;
@@ -123,10 +159,6 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
     }
     SetLearningRate(*optimizer, schedule.At(step));
     optimizer->zero_grad();
-    // Dropout draws from the global generator: reseed it per step so resume is exact.
-    torch::manual_seed(StreamSeed(config_.seed, {kSeedDropout,
-                                                 static_cast<uint64_t>(config_.phase_index),
-                                                 static_cast<uint64_t>(step)}));
     Batch batch;
     try {
       batch = loader.Next();
@@ -134,18 +166,26 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
       return absl::DataLossError(absl::StrCat("phase ", phase.name(), ", step ", step, ": ",
                                               e.what()));
     }
-    const StepResult result = AccumulateGradients(model_, teacher_, batch, phase, config_.seed,
-                                                  config_.phase_index, step,
-                                                  config_.label_smoothing);
-    outcome.training_flops += result.training_flops;
-    if (after_backward) {
-      if (absl::Status s = after_backward(model_); !s.ok()) return s;
+    const StepContext context{.seed = config_.seed,
+                              .phase_index = config_.phase_index,
+                              .step = step,
+                              .label_smoothing = config_.label_smoothing,
+                              .micro_batches = config_.micro_batches,
+                              .first_shard = config_.rank * config_.micro_batches,
+                              .reducer = reducer.get()};
+    absl::StatusOr<StepResult> result = AccumulateGradients(model_, teacher_, batch, phase,
+                                                            context);
+    if (!result.ok()) {
+      return absl::Status(result.status().code(),
+                          absl::StrCat("phase ", phase.name(), ", step ", step, ": ",
+                                       result.status().message()));
     }
+    outcome.training_flops += result->training_flops;
     optimizer->step();
     ++step;
     ++window_steps;
-    window_loss += result.loss;
-    outcome.final_loss = result.loss;
+    window_loss += result->loss;
+    outcome.final_loss = result->loss;
     if (!std::isfinite(outcome.final_loss)) {
       return absl::InternalError(absl::StrCat("phase ", phase.name(), ": loss became ",
                                               outcome.final_loss, " at step ", step,
@@ -179,6 +219,10 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
   }
   if (config_.rank == 0) {
     if (absl::Status s = save("final"); !s.ok()) return s;
+  }
+  // The next phase (and its teacher) starts from "final": no rank goes on before it exists.
+  if (reducer != nullptr) {
+    if (absl::Status s = communicator->Barrier(); !s.ok()) return s;
   }
   outcome.steps_run = step - first_step;
   outcome.seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -2,7 +2,7 @@
 #define OFA_TRAINER_TRAIN_PHASE_TRAINER_H_
 
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <vector>
 
 #include <torch/torch.h>
@@ -11,6 +11,8 @@
 #include "ofa/v1/schedule.pb.h"
 #include "trainer/checkpoint/checkpoint_store.h"
 #include "trainer/data/image_dataset.h"
+#include "trainer/dist/communicator.h"
+#include "trainer/dist/gradient_reducer.h"
 #include "trainer/nn/ofa_supernet.h"
 #include "trainer/train/progress_reporter.h"
 
@@ -27,6 +29,10 @@ struct PhaseRunConfig {
   int64_t batch_size = 128;  // Per rank.
   int rank = 0;
   int world_size = 1;
+  // Each rank's batch is processed as this many micro-batches (see StepContext).
+  int micro_batches = 1;
+  // Gradient bucket size of the data-parallel reducer.
+  int64_t bucket_bytes = 25 << 20;
   // Elastic-expand phases reorder channels by importance before their first step; these
   // expand ratios' channel bands are kept (see ElasticMBConvImpl::SortChannelsByImportance).
   bool sort_channels = false;
@@ -65,11 +71,16 @@ class PhaseTrainer {
 
   absl::StatusOr<PhaseOutcome> Run();
 
-  // Called after every step's backward passes, before the optimizer step: where data-parallel
-  // training all-reduces the gradients (issue #4). Empty = single rank.
-  std::function<absl::Status(OfaSupernet&)> after_backward;
+  // Data parallel (world_size > 1): the collectives of this phase attempt. Before the first
+  // step rank 0's weights are broadcast and every rank must have resumed at the same step;
+  // gradients are averaged by a GradientReducer during each step's last backward.
+  Communicator* communicator = nullptr;
 
  private:
+  // Data parallel: checks that every rank resumed at `step`, broadcasts rank 0's weights and
+  // returns the reducer of this phase.
+  absl::StatusOr<std::unique_ptr<GradientReducer>> JoinRanks(int64_t step);
+
   OfaSupernet model_;
   OfaSupernet teacher_;
   const ImageDataset& train_;
