@@ -2,20 +2,35 @@
 //
 //   ofa-trainer --job_spec=deploy/local/fashion_mnist_job.json [--output_dir=DIR]
 //   ofa-trainer --job_spec=... --from_scratch=smallest   # the paper's control experiment
+//   ofa-trainer --job_spec=... --local_ranks=2            # data parallel, N CPU ranks here
+//   ofa-trainer --job_spec=... --rank=R --world_size=N --store=file:DIR   # one rank of N
 //
-// Standalone mode: the whole job in this process, one rank. Running it again with the same
+// Standalone mode: the whole job in these processes. Running it again with the same
 // --output_dir resumes from the newest valid checkpoint.
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "trainer/dist/file_store.h"
+#include "trainer/dist/local_launcher.h"
 #include "trainer/spec/job_spec_io.h"
 #include "trainer/spec/job_spec_validation.h"
 #include "trainer/spec/phase_schedule.h"
@@ -37,6 +52,21 @@ ABSL_FLAG(std::string, from_scratch, "",
           "Instead of the job, train its \"smallest\" or \"largest\" sub-network alone from "
           "scratch for the schedule's total epochs (the baseline OFA is compared with).");
 ABSL_FLAG(int, calibration_batches, 20, "BN recalibration batches per evaluation.");
+ABSL_FLAG(int, local_ranks, 0,
+          "Data parallel on this machine: start this many CPU ranks (processes) of the job, "
+          "meeting through a fresh file store under the output directory.");
+ABSL_FLAG(int, rank, 0, "This process's rank among --world_size data-parallel ranks.");
+ABSL_FLAG(int, world_size, 1, "Data-parallel ranks of the job (each on its own data shard).");
+ABSL_FLAG(std::string, store, "",
+          "Where the ranks meet: file:DIR (a directory all ranks see). Required when "
+          "--world_size > 1.");
+ABSL_FLAG(int64_t, attempt, 0,
+          "Attempt number; ranks of one attempt meet under it, so a restart uses a new one.");
+ABSL_FLAG(std::string, device, "cpu", "The rank's device: cpu (cuda:N is not supported yet).");
+ABSL_FLAG(std::string, listen_host, "127.0.0.1",
+          "Address this rank's Gloo connections listen on (the host's address across nodes).");
+ABSL_FLAG(int, collective_timeout_s, 60,
+          "A collective that does not complete in this many seconds fails the rank.");
 
 namespace {
 
@@ -50,6 +80,72 @@ void PrintPlan(const std::vector<ofa::v1::PhaseSpec>& phases) {
                  absl::StrJoin(p.kernel_sizes(), ","), absl::StrJoin(p.depths(), ","),
                  absl::StrJoin(p.expand_ratios(), ","));
   }
+}
+
+absl::StatusOr<std::unique_ptr<ofa::trainer::Store>> OpenStore(const std::string& address) {
+  if (absl::StartsWith(address, "file:") && address.size() > 5) {
+    return std::make_unique<ofa::trainer::FileStore>(address.substr(5));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--store=\"", address, "\": expected file:DIR (needed when --world_size > 1)"));
+}
+
+// --local_ranks=N: this same program, N times, as ranks 0..N-1 of one attempt, each with its
+// share of the cores. Returns when all have ended; if one fails, the others are stopped.
+absl::Status LaunchLocal(const std::string& output_dir) {
+  const int world = absl::GetFlag(FLAGS_local_ranks);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = absl::GetFlag(FLAGS_threads) > 0 ? absl::GetFlag(FLAGS_threads)
+                                                       : std::max(1, cores / world);
+  // A fresh store per launch: nothing left by an earlier, failed launch is ever read.
+  const std::string store_dir = absl::StrCat(
+      output_dir, "/rendezvous/", absl::FormatTime("%Y%m%dT%H%M%S", absl::Now(),
+                                                   absl::UTCTimeZone()),
+      "-", getpid());
+  absl::PrintF("launching %d ranks on this machine, %d thread(s) each, store %s\n", world,
+               threads, store_dir);
+  std::fflush(stdout);
+  ofa::trainer::LaunchOptions launch;
+  launch.world_size = world;
+  launch.command = [&](int rank) {
+    std::vector<std::string> args = {"/proc/self/exe"};
+    for (const char* flag : {"job_spec", "data_root", "progress_file", "from_scratch"}) {
+      std::string value;
+      absl::CommandLineFlag* f = absl::FindCommandLineFlag(flag);
+      if (f != nullptr && !(value = f->CurrentValue()).empty()) {
+        args.push_back(absl::StrCat("--", flag, "=", value));
+      }
+    }
+    args.push_back("--output_dir=" + output_dir);
+    args.push_back(absl::StrCat("--threads=", threads));
+    args.push_back(absl::StrCat("--checkpoint_every_steps=",
+                                absl::GetFlag(FLAGS_checkpoint_every_steps)));
+    args.push_back(absl::StrCat("--calibration_batches=",
+                                absl::GetFlag(FLAGS_calibration_batches)));
+    args.push_back(absl::StrCat("--collective_timeout_s=",
+                                absl::GetFlag(FLAGS_collective_timeout_s)));
+    args.push_back(absl::StrCat("--rank=", rank));
+    args.push_back(absl::StrCat("--world_size=", world));
+    args.push_back("--store=file:" + store_dir);
+    return args;
+  };
+  absl::StatusOr<std::vector<ofa::trainer::RankExit>> exits =
+      ofa::trainer::LaunchLocalRanks(launch);
+  if (!exits.ok()) return exits.status();
+  std::string failures;
+  for (size_t rank = 0; rank < exits->size(); ++rank) {
+    if ((*exits)[rank].exit_code != 0) {
+      absl::StrAppend(&failures, failures.empty() ? "" : "; ", "rank ", rank, ": ",
+                      ofa::trainer::DescribeExit((*exits)[rank]));
+    }
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(store_dir, ignored);
+  if (!failures.empty()) {
+    return absl::AbortedError(absl::StrCat("data-parallel run failed (", failures,
+                                           "); run the same command again to resume"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Run() {
@@ -69,11 +165,21 @@ absl::Status Run() {
   }
   absl::StatusOr<std::vector<ofa::v1::PhaseSpec>> phases = ofa::trainer::ResolveSchedule(*spec);
   if (!phases.ok()) return phases.status();
-  absl::PrintF("job \"%s\": supernet %s, %d phases\n", spec->name(), spec->supernet().preset(),
-               phases->size());
-  PrintPlan(*phases);
+  const int rank = absl::GetFlag(FLAGS_rank);
+  // Ranks of a data-parallel run leave the plan to whoever started them.
+  if (absl::GetFlag(FLAGS_world_size) == 1) {
+    absl::PrintF("job \"%s\": supernet %s, %d phases\n", spec->name(),
+                 spec->supernet().preset(), phases->size());
+    PrintPlan(*phases);
+  }
   if (absl::GetFlag(FLAGS_plan_only)) return absl::OkStatus();
 
+  if (absl::GetFlag(FLAGS_device) != "cpu") {
+    return absl::UnimplementedError(absl::StrCat(
+        "--device=", absl::GetFlag(FLAGS_device),
+        ": training on CUDA devices is not implemented yet (the NCCL communicator is; the "
+        "trainer's tensors still live on the CPU)"));
+  }
   std::string output_dir = absl::GetFlag(FLAGS_output_dir);
   if (output_dir.empty()) {
     std::string safe = spec->name();
@@ -82,7 +188,20 @@ absl::Status Run() {
     }
     output_dir = "ofa-output/" + safe;
   }
-  ofa::trainer::ProgressReporter progress(stderr, absl::GetFlag(FLAGS_progress_file));
+  if (absl::GetFlag(FLAGS_local_ranks) > 0) return LaunchLocal(output_dir);
+
+  const int world_size = absl::GetFlag(FLAGS_world_size);
+  std::unique_ptr<ofa::trainer::Store> store;
+  if (world_size > 1) {
+    absl::StatusOr<std::unique_ptr<ofa::trainer::Store>> opened =
+        OpenStore(absl::GetFlag(FLAGS_store));
+    if (!opened.ok()) return opened.status();
+    store = *std::move(opened);
+  }
+  // Rank 0 speaks for the job; the others report only to their progress file.
+  std::string progress_file = absl::GetFlag(FLAGS_progress_file);
+  if (rank > 0 && !progress_file.empty()) progress_file += absl::StrCat(".rank", rank);
+  ofa::trainer::ProgressReporter progress(rank == 0 ? stderr : nullptr, progress_file);
   ofa::trainer::JobRunOptions options;
   options.output_dir = output_dir;
   options.data_root = absl::GetFlag(FLAGS_data_root);
@@ -90,9 +209,16 @@ absl::Status Run() {
   options.checkpoint_every_steps = absl::GetFlag(FLAGS_checkpoint_every_steps);
   options.calibration_batches = absl::GetFlag(FLAGS_calibration_batches);
   options.progress = &progress;
+  options.rank = rank;
+  options.world_size = world_size;
+  options.store = store.get();
+  options.attempt = absl::GetFlag(FLAGS_attempt);
+  options.listen_host = absl::GetFlag(FLAGS_listen_host);
+  options.collective_timeout = absl::Seconds(absl::GetFlag(FLAGS_collective_timeout_s));
   absl::StatusOr<std::vector<ofa::trainer::PhaseSummary>> summaries =
       ofa::trainer::RunJob(*spec, options);
   if (!summaries.ok()) return summaries.status();
+  if (rank > 0) return absl::OkStatus();
 
   absl::PrintF("\n%-18s %8s %10s %14s %14s  %s\n", "phase", "steps", "seconds",
                "largest top-1", "smallest top-1", "note");

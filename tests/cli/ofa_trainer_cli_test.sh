@@ -74,4 +74,48 @@ grep -q '"event":"progress"' "$tmp/progress.jsonl" ||
 expect "second run resumes to done" 0 "elastic_expand_2 .*already done" -- \
   --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/out" --threads=2 --calibration_batches=1
 
+# Data parallel: bad distributed flags are named; two local CPU ranks run the whole job.
+expect "world without a store" 2 'store="": expected file:DIR' -- \
+  --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/dp_bad" --world_size=2 --rank=1
+expect "CUDA device not yet" 3 "device=cuda:0: training on CUDA devices is not implemented" -- \
+  --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/dp_bad" --device=cuda:0
+summary_row='^elastic_expand_2 +[0-9]+ +[0-9.]+ +[0-9.]+%'
+expect "two local ranks run every phase" 0 "$summary_row" -- \
+  --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/dp" --local_ranks=2 \
+  --calibration_batches=1 --progress_file="$tmp/dp_progress.jsonl"
+for f in export/smallest/weights.pt phases/elastic_expand_2/final/manifest.json; do
+  [ -f "$tmp/dp/$f" ] || { echo "FAIL missing $tmp/dp/$f"; failures=$((failures + 1)); }
+done
+[ -s "$tmp/dp_progress.jsonl.rank1" ] ||
+  { echo "FAIL rank 1 wrote no progress file"; failures=$((failures + 1)); }
+
+# A rank killed mid-phase: the launcher stops the other rank at once and says how to resume;
+# the same command then finishes the job from the last checkpoint.
+sed -e 's/train_images: 32/train_images: 4000/' -e 's/cli tiny/cli kill/' \
+  "$tmp/tiny.textproto" >"$tmp/kill.textproto"
+kill_args=(--job_spec="$tmp/kill.textproto" --output_dir="$tmp/kill" --local_ranks=2
+  --calibration_batches=1 --checkpoint_every_steps=20 --progress_file="$tmp/kill.jsonl")
+"$trainer" "${kill_args[@]}" >"$tmp/kill.out" 2>&1 &
+launcher=$!
+for _ in $(seq 600); do
+  grep -q '"event":"checkpoint"' "$tmp/kill.jsonl" 2>/dev/null && break
+  sleep 0.1
+done
+rank1=$(pgrep -f -- "--output_dir=$tmp/kill .*--rank=1 " | head -1)
+killed_at=$(date +%s.%N)
+kill -9 "$rank1"
+wait "$launcher"
+rc=$?
+took=$(echo "$(date +%s.%N) - $killed_at" | bc)
+if [ "$rc" -ne 2 ] || ! grep -q "rank 1: killed by signal 9.*run the same command again" "$tmp/kill.out"; then
+  echo "FAIL killed rank: rc=$rc"; sed 's/^/    /' "$tmp/kill.out"; failures=$((failures + 1))
+elif [ "$(echo "$took > 15" | bc)" -eq 1 ]; then
+  echo "FAIL the launcher took $took s to stop after a rank was killed"; failures=$((failures + 1))
+else
+  echo "ok   killed rank stops the launch in $took s"
+fi
+expect "the same command resumes and finishes" 0 "$summary_row" -- "${kill_args[@]}"
+grep -q '"event":"phase_resumed"' "$tmp/kill.jsonl" ||
+  { echo "FAIL the second launch did not resume from a checkpoint"; failures=$((failures + 1)); }
+
 [ "$failures" -eq 0 ]

@@ -197,6 +197,7 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
             *options.store, {.rank = options.rank,
                              .world_size = world,
                              .scope = RendezvousScope(job_id, phase.name(), options.attempt),
+                             .hostname = options.listen_host,
                              .timeout = options.collective_timeout,
                              .rendezvous_timeout = options.rendezvous_timeout});
         if (!connected.ok()) return connected.status();

@@ -40,6 +40,7 @@ struct JobRunOptions {
   Store* store = nullptr;  // Required when world_size > 1.
   std::string job_id;      // Default: the spec's name.
   int64_t attempt = 0;
+  std::string listen_host = "127.0.0.1";  // Interface this rank's Gloo connections use.
   absl::Duration collective_timeout = absl::Seconds(60);
   // Meeting the other ranks may take as long as rank 0's end-of-phase evaluation.
   absl::Duration rendezvous_timeout = absl::Minutes(10);
