@@ -1,0 +1,166 @@
+// The NCCL backend on real GPUs. Where no CUDA device exists (CI) every test is skipped and
+// says so; multi-rank tests re-execute this binary once per rank (--rank_role=RANK,WORLD,
+// STORE_DIR,SCENARIO) and need one GPU per rank.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "trainer/dist/file_store.h"
+#include "trainer/dist/local_launcher.h"
+#include "trainer/dist/nccl_communicator.h"
+
+namespace ofa::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+int Fail(const absl::Status& s) {
+  std::printf("%s\n", s.ToString().c_str());
+  return 3;
+}
+
+// ---- one rank (child process) ----
+
+int RunRank(int rank, int world, const std::string& store_dir, const std::string& scenario) {
+  FileStore store(store_dir);
+  NcclCommunicator::Options options;
+  options.rank = rank;
+  options.world_size = world;
+  options.device = rank;
+  options.scope = RendezvousScope("job1", "full", 0);
+  options.timeout = absl::Seconds(scenario == "die" ? 5 : 60);
+  absl::StatusOr<std::unique_ptr<NcclCommunicator>> comm =
+      NcclCommunicator::Connect(store, options);
+  if (!comm.ok()) return Fail(comm.status());
+  const torch::Device device(torch::kCUDA, rank);
+  std::vector<torch::Tensor> t = {torch::full({1 << 20}, rank + 1.0f, device)};
+  if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return Fail(s);
+  const float total = world * (world + 1) / 2.0f;
+  if (!torch::equal(t[0].cpu(), torch::full({1 << 20}, total))) return Fail(absl::InternalError("wrong sum"));
+  if (scenario == "die") {
+    if (rank == world - 1) raise(SIGKILL);
+    for (int i = 0; i < 3; ++i) {
+      if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return Fail(s);
+    }
+    std::printf("all-reduce succeeded without the dead rank\n");
+    return 0;
+  }
+  std::vector<torch::Tensor> b = {torch::full({9}, static_cast<float>(rank), device)};
+  if (absl::Status s = (*comm)->Broadcast(b, world - 1); !s.ok()) return Fail(s);
+  if (!torch::equal(b[0].cpu(), torch::full({9}, world - 1.0f))) return Fail(absl::InternalError("wrong broadcast"));
+  if (absl::Status s = (*comm)->Barrier(); !s.ok()) return Fail(s);
+  std::printf("ok\n");
+  return 0;
+}
+
+// ---- the tests (parent process) ----
+
+struct RankResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+std::vector<RankResult> RunRanks(int world, const std::string& scenario) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("nccl_" + scenario);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto output = [&](int rank) { return (dir / absl::StrCat("rank", rank, ".out")).string(); };
+  LaunchOptions launch;
+  launch.world_size = world;
+  launch.command = [&](int rank) {
+    return std::vector<std::string>{
+        "/proc/self/exe", absl::StrCat("--rank_role=", rank, ",", world, ",",
+                                       (dir / "store").string(), ",", scenario)};
+  };
+  launch.output_path = output;
+  launch.stop_others_on_failure = false;
+  launch.time_limit = absl::Seconds(90);
+  absl::StatusOr<std::vector<RankExit>> exits = LaunchLocalRanks(launch);
+  EXPECT_TRUE(exits.ok()) << exits.status();
+  std::vector<RankResult> results(world);
+  for (int rank = 0; exits.ok() && rank < world; ++rank) {
+    results[rank].exit_code = (*exits)[rank].exit_code;
+    std::ifstream in(output(rank));
+    results[rank].output.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  return results;
+}
+
+#define SKIP_UNLESS_GPUS(n)                                                            \
+  if (NcclCommunicator::DeviceCount() < (n)) {                                         \
+    GTEST_SKIP() << "needs " << (n) << " CUDA device(s), " << NcclCommunicator::DeviceCount() \
+                 << " here";                                                           \
+  }
+
+TEST(NcclCommunicatorTest, OneRankCollectivesAndClearErrors) {
+  SKIP_UNLESS_GPUS(1);
+  FileStore store(::testing::TempDir() + "/nccl_one");
+  absl::StatusOr<std::unique_ptr<NcclCommunicator>> comm = NcclCommunicator::Connect(
+      store, {.rank = 0, .world_size = 1, .scope = RendezvousScope("j", "p", 0)});
+  ASSERT_TRUE(comm.ok()) << comm.status();
+  std::vector<torch::Tensor> t = {torch::arange(10.0f, torch::kCUDA), torch::ones({3}, torch::kCUDA)};
+  ASSERT_TRUE((*comm)->AllReduce(t, ReduceOp::kAverage).ok());
+  EXPECT_TRUE(torch::equal(t[0].cpu(), torch::arange(10.0f)));
+  ASSERT_TRUE((*comm)->Broadcast(t, 0).ok());
+  ASSERT_TRUE((*comm)->Barrier().ok());
+  std::vector<torch::Tensor> cpu = {torch::ones({2})};
+  const absl::Status wrong = (*comm)->AllReduce(cpu, ReduceOp::kSum);
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(wrong.message(), HasSubstr("on cuda:0"));
+}
+
+TEST(NcclCommunicatorTest, MissingDeviceIsAClearError) {
+  FileStore store(::testing::TempDir() + "/nccl_missing");
+  const int missing = NcclCommunicator::DeviceCount();
+  absl::StatusOr<std::unique_ptr<NcclCommunicator>> comm = NcclCommunicator::Connect(
+      store, {.rank = 0, .world_size = 1, .scope = "s/", .device = missing});
+  EXPECT_EQ(comm.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(comm.status().message(), HasSubstr(absl::StrCat("device ", missing)));
+}
+
+TEST(NcclCommunicatorTest, TwoRanksSumBroadcastAndBarrier) {
+  SKIP_UNLESS_GPUS(2);
+  for (const RankResult& r : RunRanks(2, "collectives")) {
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  }
+}
+
+TEST(NcclCommunicatorTest, AKilledRankAbortsTheOthersWithinTheTimeout) {
+  SKIP_UNLESS_GPUS(2);
+  const std::vector<RankResult> results = RunRanks(2, "die");
+  EXPECT_EQ(results[1].exit_code, -SIGKILL);
+  EXPECT_EQ(results[0].exit_code, 3) << results[0].output;
+  EXPECT_THAT(results[0].output, HasSubstr("NCCL communicator was aborted"));
+}
+
+}  // namespace
+}  // namespace ofa::trainer
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--rank_role=", 0) != 0) continue;
+    const std::vector<std::string> parts = absl::StrSplit(arg.substr(12), ',');
+    int rank = 0, world = 0;
+    if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &rank) ||
+        !absl::SimpleAtoi(parts[1], &world)) {
+      std::fprintf(stderr, "bad %s\n", arg.c_str());
+      return 2;
+    }
+    return ofa::trainer::RunRank(rank, world, parts[2], parts[3]);
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
