@@ -1,5 +1,6 @@
 #include "trainer/dist/gradient_reducer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <unordered_set>
 
@@ -35,7 +36,10 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters,
     TORCH_CHECK(p.scalar_type() == torch::kFloat && p.is_contiguous(),
                 "GradientReducer: parameter ", i, " must be a contiguous float32 tensor");
     const int64_t bytes = p.numel() * static_cast<int64_t>(sizeof(float));
-    if (buckets_.empty() || (bucket_bytes > 0 && bucket_bytes + bytes > options.bucket_bytes)) {
+    const int64_t cap = buckets_.size() <= 1
+                            ? std::min(options.first_bucket_bytes, options.bucket_bytes)
+                            : options.bucket_bytes;
+    if (buckets_.empty() || (bucket_bytes > 0 && bucket_bytes + bytes > cap)) {
       buckets_.emplace_back();
       bucket_bytes = 0;
     }
@@ -124,10 +128,18 @@ void GradientReducer::MarkReady(int parameter) {
   const torch::Tensor& p = parameters_[parameter];
   torch::Tensor slice = bucket.flat.narrow(0, bucket.offsets[slot_in_bucket_[parameter]],
                                            p.numel());
-  if (p.grad().defined()) {
-    slice.copy_(p.grad().reshape({-1}));
-  } else {
-    slice.zero_();
+  // After the first step each .grad is a view into its bucket (DDP's
+  // gradient_as_bucket_view): autograd accumulates in place there, zero_grad() zeroes it in
+  // place, and nothing needs copying in or out.
+  const torch::Tensor& grad = p.grad();
+  if (!grad.defined() || grad.data_ptr() != slice.data_ptr()) {
+    torch::NoGradGuard no_grad;
+    if (grad.defined()) {
+      slice.copy_(grad.reshape({-1}));
+    } else {
+      slice.zero_();
+    }
+    p.mutable_grad() = slice.view(p.sizes());
   }
   --bucket.pending;
   LaunchReadyBuckets();
@@ -190,22 +202,19 @@ absl::Status GradientReducer::FinishBackward() {
   ++stats_.steps;
   stats_.exposed_seconds += SecondsSince(start);
   if (!error_.ok()) {
+    // Half-reduced gradients must not be applied.
     for (torch::Tensor& p : parameters_) p.mutable_grad() = torch::Tensor();
     return error_;
   }
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    torch::Tensor& p = parameters_[i];
-    const Bucket& bucket = buckets_[bucket_of_[i]];
-    torch::Tensor averaged =
-        bucket.flat.narrow(0, bucket.offsets[slot_in_bucket_[i]], p.numel()).view(p.sizes());
-    if (p.grad().defined()) {
-      p.mutable_grad().copy_(averaged);
-    } else {
-      p.mutable_grad() = averaged.clone();
-    }
-  }
+  // The gradients, views into the buckets, now hold the averages.
   return absl::OkStatus();
+}
+
+void ZeroGradients(const std::vector<torch::Tensor>& parameters) {
+  torch::NoGradGuard no_grad;
+  for (const torch::Tensor& p : parameters) {
+    if (p.grad().defined()) p.grad().zero_();
+  }
 }
 
 }  // namespace ofa::trainer

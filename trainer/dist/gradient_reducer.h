@@ -28,7 +28,9 @@ namespace ofa::trainer {
 // the rest of backward. Buckets are launched in index order, so every rank issues the same
 // collectives in the same order. Parameters the step's final backward does not reach (the
 // sampled sub-network skipped their block, or used a smaller kernel) are ready at once with
-// the gradient they have (earlier sub-nets of the step) or zeros.
+// the gradient they have (earlier sub-nets of the step) or zeros. Gradients live in the
+// buckets (each .grad is a view), so no copies are made after the first step; zero them with
+// ZeroGradients (LibTorch 1.13's Optimizer::zero_grad detaches in place, which views forbid).
 //
 // Per step: backward passes of all but the last sub-net as usual (gradients accumulate
 // locally), then PrepareForBackward(last_loss), last_loss.backward(), FinishBackward().
@@ -36,6 +38,9 @@ class GradientReducer {
  public:
   struct Options {
     int64_t bucket_bytes = 25 << 20;
+    // The first bucket (the last layers) is small so communication starts early in backward
+    // (DDP's first_bucket_bytes).
+    int64_t first_bucket_bytes = 1 << 20;
   };
   struct Stats {
     int64_t steps = 0;
@@ -58,12 +63,14 @@ class GradientReducer {
   // Arms the hooks for the backward of `loss` (undefined: no backward follows; every
   // gradient is taken as it is). Parameters outside `loss`'s graph are ready immediately.
   void PrepareForBackward(const torch::Tensor& loss);
-  // Waits for every bucket and writes the averaged gradients into the parameters' .grad.
+  // Waits for every bucket; the parameters' .grad (views into the buckets) then hold the
+  // averaged gradients.
   // An error (a rank died, a timeout) leaves the gradients undefined for this step and the
   // communicator unusable.
   absl::Status FinishBackward();
 
   int num_buckets() const { return static_cast<int>(buckets_.size()); }
+  int64_t bucket_numel(int bucket) const { return buckets_[bucket].flat.numel(); }
   const Stats& stats() const { return stats_; }
 
  private:
@@ -101,6 +108,9 @@ class GradientReducer {
   Stats stats_;
   std::thread communication_thread_;
 };
+
+// Zeroes defined gradients in place, keeping them where they are (bucket views included).
+void ZeroGradients(const std::vector<torch::Tensor>& parameters);
 
 }  // namespace ofa::trainer
 

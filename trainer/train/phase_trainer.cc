@@ -158,7 +158,7 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
                                              step, " as requested"));
     }
     SetLearningRate(*optimizer, schedule.At(step));
-    optimizer->zero_grad();
+    ZeroGradients(model_->parameters());
     Batch batch;
     try {
       batch = loader.Next();
