@@ -17,9 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
 #include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -30,6 +33,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "trainer/dist/file_store.h"
+#include "trainer/dist/grpc_store.h"
 #include "trainer/dist/local_launcher.h"
 #include "trainer/spec/job_spec_io.h"
 #include "trainer/spec/job_spec_validation.h"
@@ -58,8 +62,8 @@ ABSL_FLAG(int, local_ranks, 0,
 ABSL_FLAG(int, rank, 0, "This process's rank among --world_size data-parallel ranks.");
 ABSL_FLAG(int, world_size, 1, "Data-parallel ranks of the job (each on its own data shard).");
 ABSL_FLAG(std::string, store, "",
-          "Where the ranks meet: file:DIR (a directory all ranks see). Required when "
-          "--world_size > 1.");
+          "Where the ranks meet: file:DIR (a directory all ranks see) or grpc:HOST:PORT (the "
+          "coordinator's rendezvous service). Required when --world_size > 1.");
 ABSL_FLAG(int64_t, attempt, 0,
           "Attempt number; ranks of one attempt meet under it, so a restart uses a new one.");
 ABSL_FLAG(std::string, device, "cpu", "The rank's device: cpu (cuda:N is not supported yet).");
@@ -86,8 +90,13 @@ absl::StatusOr<std::unique_ptr<ofa::trainer::Store>> OpenStore(const std::string
   if (absl::StartsWith(address, "file:") && address.size() > 5) {
     return std::make_unique<ofa::trainer::FileStore>(address.substr(5));
   }
+  if (absl::StartsWith(address, "grpc:") && address.size() > 5) {
+    return std::make_unique<ofa::trainer::GrpcStore>(
+        grpc::CreateChannel(address.substr(5), grpc::InsecureChannelCredentials()));
+  }
   return absl::InvalidArgumentError(absl::StrCat(
-      "--store=\"", address, "\": expected file:DIR (needed when --world_size > 1)"));
+      "--store=\"", address,
+      "\": expected file:DIR or grpc:HOST:PORT (the coordinator; needed when --world_size > 1)"));
 }
 
 // --local_ranks=N: this same program, N times, as ranks 0..N-1 of one attempt, each with its
