@@ -1,26 +1,22 @@
 // Real processes on loopback: this test binary re-executes itself once per rank
-// (--rank_role=RANK,WORLD,STORE_DIR,SCENARIO) and checks what the ranks did.
+// (rank_processes_for_test.h) and checks what the ranks did.
 #include <signal.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <torch/torch.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "trainer/dist/file_store.h"
 #include "trainer/dist/gloo_communicator.h"
-#include "trainer/dist/local_launcher.h"
+#include "trainer/dist/rank_processes_for_test.h"
 
 namespace ofa::trainer {
 namespace {
@@ -35,8 +31,8 @@ int Fail(const absl::Status& s) {
   return 3;
 }
 
-int RunRank(int rank, int world, const std::string& store_dir, const std::string& scenario) {
-  FileStore store(store_dir);
+int RunRank(int rank, int world, const std::string& dir, const std::string& scenario) {
+  FileStore store(dir + "/store");
   GlooCommunicator::Options options;
   options.rank = rank;
   options.world_size = world;
@@ -93,43 +89,9 @@ int RunRank(int rank, int world, const std::string& store_dir, const std::string
 
 // ---- the test (parent process) ----
 
-struct RankResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Starts `world` ranks of `scenario`, waits up to `limit` for all, and returns their results.
-std::vector<RankResult> RunRanks(int world, const std::string& scenario, const std::string& name,
-                                 std::chrono::seconds limit) {
-  const fs::path dir = fs::path(::testing::TempDir()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  auto output = [&](int rank) { return (dir / absl::StrCat("rank", rank, ".out")).string(); };
-  LaunchOptions launch;
-  launch.world_size = world;
-  launch.command = [&](int rank) {
-    return std::vector<std::string>{
-        "/proc/self/exe", absl::StrCat("--rank_role=", rank, ",", world, ",",
-                                       (dir / "store").string(), ",", scenario)};
-  };
-  launch.output_path = output;
-  launch.stop_others_on_failure = false;  // The survivors must find out by themselves.
-  launch.time_limit = absl::Seconds(limit.count());
-  absl::StatusOr<std::vector<RankExit>> exits = LaunchLocalRanks(launch);
-  EXPECT_TRUE(exits.ok()) << exits.status();
-  std::vector<RankResult> results(world);
-  for (int rank = 0; exits.ok() && rank < world; ++rank) {
-    EXPECT_FALSE((*exits)[rank].stopped) << "rank " << rank << " hit the time limit";
-    results[rank].exit_code = (*exits)[rank].exit_code;
-    std::ifstream in(output(rank));
-    results[rank].output.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  return results;
-}
-
 TEST(GlooCommunicatorTest, ThreeProcessesSumAverageBroadcastAndBarrier) {
-  const std::vector<RankResult> results = RunRanks(3, "collectives", "collectives",
-                                                   std::chrono::seconds(60));
+  const std::vector<RankResult> results = RunRankProcesses(3, "collectives", "collectives",
+                                                           absl::Seconds(60));
   for (size_t rank = 0; rank < results.size(); ++rank) {
     EXPECT_EQ(results[rank].exit_code, 0) << "rank " << rank << ": " << results[rank].output;
     EXPECT_THAT(results[rank].output, HasSubstr("ok"));
@@ -138,7 +100,7 @@ TEST(GlooCommunicatorTest, ThreeProcessesSumAverageBroadcastAndBarrier) {
 
 TEST(GlooCommunicatorTest, AKilledRankFailsTheOthersWithinTheTimeoutInsteadOfHanging) {
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<RankResult> results = RunRanks(2, "die", "die", std::chrono::seconds(30));
+  const std::vector<RankResult> results = RunRankProcesses(2, "die", "die", absl::Seconds(30));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(results[1].exit_code, -SIGKILL);
@@ -169,19 +131,12 @@ TEST(FileStoreTest, GetWaitsForSetAndTimesOutNamingTheKey) {
 }  // namespace ofa::trainer
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--rank_role=", 0) != 0) continue;
-    const std::vector<std::string> parts = absl::StrSplit(arg.substr(12), ',');
-    int rank = 0, world = 0;
-    if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &rank) ||
-        !absl::SimpleAtoi(parts[1], &world)) {
-      std::fprintf(stderr, "bad %s\n", arg.c_str());
-      return 2;
-    }
-    torch::set_num_threads(1);
-    return ofa::trainer::RunRank(rank, world, parts[2], parts[3]);
-  }
+  const int role = ofa::trainer::DispatchRankRole(
+      argc, argv, [](int rank, int world, const std::string& dir, const std::string& scenario) {
+        torch::set_num_threads(1);
+        return ofa::trainer::RunRank(rank, world, dir, scenario);
+      });
+  if (role >= 0) return role;
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

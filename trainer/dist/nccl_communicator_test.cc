@@ -1,29 +1,23 @@
 // The NCCL backend on real GPUs. Where no CUDA device exists (CI) every test is skipped and
-// says so; multi-rank tests re-execute this binary once per rank (--rank_role=RANK,WORLD,
-// STORE_DIR,SCENARIO) and need one GPU per rank.
+// says so; multi-rank tests re-execute this binary once per rank (rank_processes_for_test.h)
+// and need one GPU per rank.
 #include <signal.h>
 
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "trainer/dist/file_store.h"
-#include "trainer/dist/local_launcher.h"
+#include "trainer/dist/rank_processes_for_test.h"
 #include "trainer/dist/nccl_communicator.h"
 
 namespace ofa::trainer {
 namespace {
 
-namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 int Fail(const absl::Status& s) {
@@ -33,8 +27,8 @@ int Fail(const absl::Status& s) {
 
 // ---- one rank (child process) ----
 
-int RunRank(int rank, int world, const std::string& store_dir, const std::string& scenario) {
-  FileStore store(store_dir);
+int RunRank(int rank, int world, const std::string& dir, const std::string& scenario) {
+  FileStore store(dir + "/store");
   NcclCommunicator::Options options;
   options.rank = rank;
   options.world_size = world;
@@ -67,35 +61,8 @@ int RunRank(int rank, int world, const std::string& store_dir, const std::string
 
 // ---- the tests (parent process) ----
 
-struct RankResult {
-  int exit_code = -1;
-  std::string output;
-};
-
 std::vector<RankResult> RunRanks(int world, const std::string& scenario) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("nccl_" + scenario);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  auto output = [&](int rank) { return (dir / absl::StrCat("rank", rank, ".out")).string(); };
-  LaunchOptions launch;
-  launch.world_size = world;
-  launch.command = [&](int rank) {
-    return std::vector<std::string>{
-        "/proc/self/exe", absl::StrCat("--rank_role=", rank, ",", world, ",",
-                                       (dir / "store").string(), ",", scenario)};
-  };
-  launch.output_path = output;
-  launch.stop_others_on_failure = false;
-  launch.time_limit = absl::Seconds(90);
-  absl::StatusOr<std::vector<RankExit>> exits = LaunchLocalRanks(launch);
-  EXPECT_TRUE(exits.ok()) << exits.status();
-  std::vector<RankResult> results(world);
-  for (int rank = 0; exits.ok() && rank < world; ++rank) {
-    results[rank].exit_code = (*exits)[rank].exit_code;
-    std::ifstream in(output(rank));
-    results[rank].output.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  return results;
+  return RunRankProcesses(world, "nccl_" + scenario, scenario, absl::Seconds(90));
 }
 
 #define SKIP_UNLESS_GPUS(n)                                                            \
@@ -149,18 +116,8 @@ TEST(NcclCommunicatorTest, AKilledRankAbortsTheOthersWithinTheTimeout) {
 }  // namespace ofa::trainer
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--rank_role=", 0) != 0) continue;
-    const std::vector<std::string> parts = absl::StrSplit(arg.substr(12), ',');
-    int rank = 0, world = 0;
-    if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &rank) ||
-        !absl::SimpleAtoi(parts[1], &world)) {
-      std::fprintf(stderr, "bad %s\n", arg.c_str());
-      return 2;
-    }
-    return ofa::trainer::RunRank(rank, world, parts[2], parts[3]);
-  }
+  const int role = ofa::trainer::DispatchRankRole(argc, argv, ofa::trainer::RunRank);
+  if (role >= 0) return role;
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

@@ -1,22 +1,18 @@
 // Data-parallel training with real processes on loopback: this binary re-executes itself once
-// per rank (--rank_role=RANK,WORLD,STORE_DIR,OUTPUT_DIR), each rank running the tiny job
-// through RunJob with Gloo, and compares the result with one process doing the same work.
+// per rank (rank_processes_for_test.h), each rank running the tiny job through RunJob with
+// Gloo, and compares the result with one process doing the same work.
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "trainer/checkpoint/checkpoint_store.h"
 #include "trainer/dist/file_store.h"
-#include "trainer/dist/local_launcher.h"
+#include "trainer/dist/rank_processes_for_test.h"
 #include "trainer/nn/ofa_supernet.h"
 #include "trainer/train/job_runner.h"
 
@@ -65,8 +61,9 @@ JobRunOptions Options(const std::string& dir, ProgressReporter* progress) {
 
 // ---- one rank (child process) ----
 
-int RunRank(int rank, int world, const std::string& store_dir, const std::string& output_dir) {
-  FileStore store(store_dir);
+int RunRank(int rank, int world, const std::string& dir, const std::string&) {
+  FileStore store(dir + "/store");
+  const std::string output_dir = dir + "/out";
   ProgressReporter progress(nullptr, "");
   JobRunOptions options = Options(output_dir, &progress);
   options.rank = rank;
@@ -125,26 +122,12 @@ std::string RunSingleProcess(const std::string& name, int micro_batches) {
 }
 
 TEST(DataParallelTest, TwoGlooRanksOnHalfBatchesMatchOneProcessOnTheWholeBatch) {
-  const std::string dir = FreshDir("two_ranks");
-  LaunchOptions launch;
-  launch.world_size = 2;
-  launch.command = [&](int rank) {
-    return std::vector<std::string>{
-        "/proc/self/exe",
-        absl::StrCat("--rank_role=", rank, ",2,", dir, "/store,", dir, "/out")};
-  };
-  launch.output_path = [&](int rank) { return absl::StrCat(dir, "/rank", rank, ".log"); };
-  launch.time_limit = absl::Minutes(4);
-  absl::StatusOr<std::vector<RankExit>> exits = LaunchLocalRanks(launch);
-  ASSERT_TRUE(exits.ok()) << exits.status();
-  std::string logs;
+  const std::vector<RankResult> ranks = RunRankProcesses(2, "two_ranks", "", absl::Minutes(4));
   for (int rank = 0; rank < 2; ++rank) {
-    std::ifstream log(absl::StrCat(dir, "/rank", rank, ".log"));
-    absl::StrAppend(&logs, "rank ", rank, " (", DescribeExit((*exits)[rank]), "): ",
-                    std::string(std::istreambuf_iterator<char>(log), {}), "\n");
+    ASSERT_EQ(ranks[rank].exit_code, 0) << "rank " << rank << ": " << ranks[rank].output;
   }
-  ASSERT_EQ((*exits)[0].exit_code, 0) << logs;
-  ASSERT_EQ((*exits)[1].exit_code, 0) << logs;
+  const std::string dir = RankProcessesDir("two_ranks");
+
   // Per-device BN: each rank normalises with its own half's statistics, so the single
   // process must do the same (two micro-batches) to compute the same gradients. Only the
   // order of float additions differs (rank sums vs accumulated micro-batches).
@@ -168,18 +151,8 @@ TEST(DataParallelTest, TwoGlooRanksOnHalfBatchesMatchOneProcessOnTheWholeBatch) 
 }  // namespace ofa::trainer
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--rank_role=", 0) != 0) continue;
-    const std::vector<std::string> parts = absl::StrSplit(arg.substr(12), ',');
-    int rank = 0, world = 0;
-    if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &rank) ||
-        !absl::SimpleAtoi(parts[1], &world)) {
-      std::fprintf(stderr, "bad %s\n", arg.c_str());
-      return 2;
-    }
-    return ofa::trainer::RunRank(rank, world, parts[2], parts[3]);
-  }
+  const int role = ofa::trainer::DispatchRankRole(argc, argv, ofa::trainer::RunRank);
+  if (role >= 0) return role;
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }
