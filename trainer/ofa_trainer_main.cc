@@ -197,6 +197,10 @@ absl::Status Run() {
     }
     output_dir = "ofa-output/" + safe;
   }
+  if (absl::GetFlag(FLAGS_local_ranks) < 0 || absl::GetFlag(FLAGS_local_ranks) > 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--local_ranks=", absl::GetFlag(FLAGS_local_ranks), ": must be between 0 and 64"));
+  }
   if (absl::GetFlag(FLAGS_local_ranks) > 0) return LaunchLocal(output_dir);
 
   const int world_size = absl::GetFlag(FLAGS_world_size);

@@ -77,6 +77,8 @@ expect "second run resumes to done" 0 "elastic_expand_2 .*already done" -- \
 # Data parallel: bad distributed flags are named; two local CPU ranks run the whole job.
 expect "world without a store" 2 'store="": expected file:DIR' -- \
   --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/dp_bad" --world_size=2 --rank=1
+expect "negative local ranks" 2 "local_ranks=-2: must be between 0 and 64" -- \
+  --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/dp_bad" --local_ranks=-2
 expect "CUDA device not yet" 3 "device=cuda:0: training on CUDA devices is not implemented" -- \
   --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/dp_bad" --device=cuda:0
 summary_row='^elastic_expand_2 +[0-9]+ +[0-9.]+ +[0-9.]+%'
