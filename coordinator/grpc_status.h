@@ -7,13 +7,9 @@
 
 namespace ofa::coordinator {
 
-// absl and gRPC share the canonical status codes.
+// absl and gRPC share the canonical status codes (GrpcStore converts the other way).
 inline grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
-
-inline absl::Status FromGrpc(const grpc::Status& s) {
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
 }  // namespace ofa::coordinator

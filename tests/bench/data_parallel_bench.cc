@@ -64,8 +64,8 @@ SupernetArchitecture Arch(const std::string& preset, int resolution) {
 
 std::unique_ptr<GlooCommunicator> Connect(int rank, int world, const std::string& dir,
                                           const std::string& kind) {
-  static FileStore* store = new FileStore(dir + "/store");
-  auto comm = GlooCommunicator::Connect(*store, {.rank = rank,
+  FileStore store(dir + "/store");  // Only needed while connecting.
+  auto comm = GlooCommunicator::Connect(store, {.rank = rank,
                                                  .world_size = world,
                                                  .scope = RendezvousScope("bench", kind, 0)});
   if (!comm.ok()) {
@@ -98,7 +98,9 @@ void AllReduceRank(int rank, int world, const std::string& dir, std::FILE* out) 
     }
     GradientReducer reducer(parameters, *comm, {});
     std::vector<torch::Tensor> raw;
-    for (int b = 0; b < reducer.num_buckets(); ++b) raw.push_back(torch::randn({reducer.bucket_numel(b)}));
+    for (int b = 0; b < reducer.num_buckets(); ++b) {
+      raw.push_back(torch::randn({reducer.bucket_numel(b)}));
+    }
     std::vector<double> raw_s, reducer_s;
     for (int i = 0; i < iterations + 2; ++i) {
       Clock::time_point start = Clock::now();

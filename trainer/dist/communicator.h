@@ -32,6 +32,11 @@ class Communicator {
   virtual void Abort() = 0;
 };
 
+// What every backend checks before a collective: the communicator is still usable and each
+// tensor is defined, contiguous float32 on `device`. Errors name the operation and the tensor.
+absl::Status CheckCollectiveInput(const std::vector<torch::Tensor>& tensors, const char* op,
+                                  bool broken, const torch::Device& device);
+
 }  // namespace ofa::trainer
 
 #endif  // OFA_TRAINER_DIST_COMMUNICATOR_H_

@@ -83,25 +83,12 @@ absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Connect(
 GlooCommunicator::GlooCommunicator(Options options, std::shared_ptr<gloo::Context> context)
     : options_(std::move(options)), context_(std::move(context)) {}
 
-absl::Status GlooCommunicator::CheckTensors(const std::vector<torch::Tensor>& tensors,
-                                            const char* op) const {
-  if (broken_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(op, ": the communicator failed earlier; the rank must restart"));
-  }
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const torch::Tensor& t = tensors[i];
-    if (!t.defined() || !t.device().is_cpu() || t.scalar_type() != torch::kFloat ||
-        !t.is_contiguous()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          op, ": tensor ", i, " must be a defined, contiguous float32 CPU tensor"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status GlooCommunicator::AllReduce(std::vector<torch::Tensor>& tensors, ReduceOp op) {
-  if (absl::Status s = CheckTensors(tensors, "all-reduce"); !s.ok()) return s;
+  if (absl::Status s =
+          CheckCollectiveInput(tensors, "all-reduce", broken_, torch::kCPU);
+      !s.ok()) {
+    return s;
+  }
   try {
     for (torch::Tensor& t : tensors) {
       if (t.numel() == 0) continue;
@@ -123,7 +110,11 @@ absl::Status GlooCommunicator::AllReduce(std::vector<torch::Tensor>& tensors, Re
 }
 
 absl::Status GlooCommunicator::Broadcast(std::vector<torch::Tensor>& tensors, int root) {
-  if (absl::Status s = CheckTensors(tensors, "broadcast"); !s.ok()) return s;
+  if (absl::Status s =
+          CheckCollectiveInput(tensors, "broadcast", broken_, torch::kCPU);
+      !s.ok()) {
+    return s;
+  }
   if (root < 0 || root >= options_.world_size) {
     return absl::InvalidArgumentError(absl::StrCat("broadcast: root ", root, " out of range"));
   }
@@ -146,7 +137,11 @@ absl::Status GlooCommunicator::Broadcast(std::vector<torch::Tensor>& tensors, in
 }
 
 absl::Status GlooCommunicator::Barrier() {
-  if (absl::Status s = CheckTensors({}, "barrier"); !s.ok()) return s;
+  if (absl::Status s =
+          CheckCollectiveInput({}, "barrier", broken_, torch::kCPU);
+      !s.ok()) {
+    return s;
+  }
   try {
     gloo::BarrierOptions opts(context_);
     opts.setTag(next_tag_++);

@@ -44,7 +44,6 @@ class GlooCommunicator : public Communicator {
 
  private:
   GlooCommunicator(Options options, std::shared_ptr<gloo::Context> context);
-  absl::Status CheckTensors(const std::vector<torch::Tensor>& tensors, const char* op) const;
 
   Options options_;
   std::shared_ptr<gloo::Context> context_;

@@ -26,11 +26,6 @@ using ::testing::HasSubstr;
 
 // ---- one rank (child process) ----
 
-int Fail(const absl::Status& s) {
-  std::printf("%s\n", s.ToString().c_str());
-  return 3;
-}
-
 int RunRank(int rank, int world, const std::string& dir, const std::string& scenario) {
   FileStore store(dir + "/store");
   GlooCommunicator::Options options;
@@ -40,16 +35,16 @@ int RunRank(int rank, int world, const std::string& dir, const std::string& scen
   options.timeout = absl::Seconds(scenario == "die" ? 3 : 30);
   absl::StatusOr<std::unique_ptr<GlooCommunicator>> comm =
       GlooCommunicator::Connect(store, options);
-  if (!comm.ok()) return Fail(comm.status());
+  if (!comm.ok()) return FailRank(comm.status());
 
   if (scenario == "die") {
     std::vector<torch::Tensor> t = {torch::ones({1 << 16})};
     // Everyone is connected and has done one collective; then the last rank dies before its
     // part of the next all-reduce.
-    if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return Fail(s);
+    if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return FailRank(s);
     if (rank == world - 1) raise(SIGKILL);
     for (int i = 0; i < 3; ++i) {
-      if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return Fail(s);
+      if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return FailRank(s);
     }
     std::printf("all-reduce succeeded without the dead rank\n");
     return 0;
@@ -59,20 +54,20 @@ int RunRank(int rank, int world, const std::string& dir, const std::string& scen
   const float total = world * (world + 1) / 2.0f;
   std::vector<torch::Tensor> tensors = {torch::full({100003}, r), torch::arange(7.0f) * r,
                                         torch::empty({0})};
-  if (absl::Status s = (*comm)->AllReduce(tensors, ReduceOp::kSum); !s.ok()) return Fail(s);
+  if (absl::Status s = (*comm)->AllReduce(tensors, ReduceOp::kSum); !s.ok()) return FailRank(s);
   if (!torch::equal(tensors[0], torch::full({100003}, total)) ||
       !torch::allclose(tensors[1], torch::arange(7.0f) * total)) {
     std::printf("wrong sum on rank %d\n", rank);
     return 4;
   }
   std::vector<torch::Tensor> average = {torch::full({5}, r)};
-  if (absl::Status s = (*comm)->AllReduce(average, ReduceOp::kAverage); !s.ok()) return Fail(s);
+  if (absl::Status s = (*comm)->AllReduce(average, ReduceOp::kAverage); !s.ok()) return FailRank(s);
   if (!torch::allclose(average[0], torch::full({5}, total / world))) {
     std::printf("wrong average on rank %d\n", rank);
     return 4;
   }
   std::vector<torch::Tensor> weights = {torch::full({3, 3}, static_cast<float>(rank))};
-  if (absl::Status s = (*comm)->Broadcast(weights, /*root=*/1); !s.ok()) return Fail(s);
+  if (absl::Status s = (*comm)->Broadcast(weights, /*root=*/1); !s.ok()) return FailRank(s);
   if (!torch::equal(weights[0], torch::full({3, 3}, 1.0f))) {
     std::printf("wrong broadcast on rank %d\n", rank);
     return 4;
@@ -82,7 +77,7 @@ int RunRank(int rank, int world, const std::string& dir, const std::string& scen
     std::printf("int64 tensor was accepted\n");
     return 4;
   }
-  if (absl::Status s = (*comm)->Barrier(); !s.ok()) return Fail(s);
+  if (absl::Status s = (*comm)->Barrier(); !s.ok()) return FailRank(s);
   std::printf("ok\n");
   return 0;
 }

@@ -122,24 +122,6 @@ absl::Status NcclCommunicator::Failed(const char* op, const std::string& why) {
                                              "; the NCCL communicator was aborted"));
 }
 
-absl::Status NcclCommunicator::CheckTensors(const std::vector<torch::Tensor>& tensors,
-                                            const char* op) const {
-  if (broken_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(op, ": the communicator failed earlier; the rank must restart"));
-  }
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const torch::Tensor& t = tensors[i];
-    if (!t.defined() || !t.is_cuda() || t.device().index() != options_.device ||
-        t.scalar_type() != torch::kFloat || !t.is_contiguous()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          op, ": tensor ", i, " must be a defined, contiguous float32 tensor on cuda:",
-          options_.device));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status NcclCommunicator::Wait(cudaStream_t stream, const char* op) {
   if (cudaError_t e = cudaEventRecord(done_, stream); e != cudaSuccess) {
     return Failed(op, absl::StrCat("cudaEventRecord: ", cudaGetErrorString(e)));
@@ -163,7 +145,11 @@ absl::Status NcclCommunicator::Wait(cudaStream_t stream, const char* op) {
 }
 
 absl::Status NcclCommunicator::AllReduce(std::vector<torch::Tensor>& tensors, ReduceOp op) {
-  if (absl::Status s = CheckTensors(tensors, "all-reduce"); !s.ok()) return s;
+  if (absl::Status s =
+          CheckCollectiveInput(tensors, "all-reduce", broken_, Device());
+      !s.ok()) {
+    return s;
+  }
   cudaSetDevice(options_.device);
   const cudaStream_t stream = CurrentStream(options_.device);
   ncclGroupStart();
@@ -179,7 +165,11 @@ absl::Status NcclCommunicator::AllReduce(std::vector<torch::Tensor>& tensors, Re
 }
 
 absl::Status NcclCommunicator::Broadcast(std::vector<torch::Tensor>& tensors, int root) {
-  if (absl::Status s = CheckTensors(tensors, "broadcast"); !s.ok()) return s;
+  if (absl::Status s =
+          CheckCollectiveInput(tensors, "broadcast", broken_, Device());
+      !s.ok()) {
+    return s;
+  }
   if (root < 0 || root >= options_.world_size) {
     return absl::InvalidArgumentError(absl::StrCat("broadcast: root ", root, " out of range"));
   }
@@ -198,7 +188,11 @@ absl::Status NcclCommunicator::Broadcast(std::vector<torch::Tensor>& tensors, in
 }
 
 absl::Status NcclCommunicator::Barrier() {
-  if (absl::Status s = CheckTensors({}, "barrier"); !s.ok()) return s;
+  if (absl::Status s =
+          CheckCollectiveInput({}, "barrier", broken_, Device());
+      !s.ok()) {
+    return s;
+  }
   // NCCL has no barrier: a one-float all-reduce completes only when every rank took part.
   cudaSetDevice(options_.device);
   const cudaStream_t stream = CurrentStream(options_.device);

@@ -47,7 +47,9 @@ class NcclCommunicator : public Communicator {
 
  private:
   NcclCommunicator(Options options, ncclComm_t comm);
-  absl::Status CheckTensors(const std::vector<torch::Tensor>& tensors, const char* op) const;
+  torch::Device Device() const {
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(options_.device));
+  }
   // Waits for the work just enqueued on `stream` (and for the communicator), up to the timeout.
   absl::Status Wait(cudaStream_t stream, const char* op);
   absl::Status Failed(const char* op, const std::string& why);

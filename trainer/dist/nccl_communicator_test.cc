@@ -20,11 +20,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-int Fail(const absl::Status& s) {
-  std::printf("%s\n", s.ToString().c_str());
-  return 3;
-}
-
 // ---- one rank (child process) ----
 
 int RunRank(int rank, int world, const std::string& dir, const std::string& scenario) {
@@ -37,24 +32,28 @@ int RunRank(int rank, int world, const std::string& dir, const std::string& scen
   options.timeout = absl::Seconds(scenario == "die" ? 5 : 60);
   absl::StatusOr<std::unique_ptr<NcclCommunicator>> comm =
       NcclCommunicator::Connect(store, options);
-  if (!comm.ok()) return Fail(comm.status());
+  if (!comm.ok()) return FailRank(comm.status());
   const torch::Device device(torch::kCUDA, rank);
   std::vector<torch::Tensor> t = {torch::full({1 << 20}, rank + 1.0f, device)};
-  if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return Fail(s);
+  if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return FailRank(s);
   const float total = world * (world + 1) / 2.0f;
-  if (!torch::equal(t[0].cpu(), torch::full({1 << 20}, total))) return Fail(absl::InternalError("wrong sum"));
+  if (!torch::equal(t[0].cpu(), torch::full({1 << 20}, total))) {
+    return FailRank(absl::InternalError("wrong sum"));
+  }
   if (scenario == "die") {
     if (rank == world - 1) raise(SIGKILL);
     for (int i = 0; i < 3; ++i) {
-      if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return Fail(s);
+      if (absl::Status s = (*comm)->AllReduce(t, ReduceOp::kSum); !s.ok()) return FailRank(s);
     }
     std::printf("all-reduce succeeded without the dead rank\n");
     return 0;
   }
   std::vector<torch::Tensor> b = {torch::full({9}, static_cast<float>(rank), device)};
-  if (absl::Status s = (*comm)->Broadcast(b, world - 1); !s.ok()) return Fail(s);
-  if (!torch::equal(b[0].cpu(), torch::full({9}, world - 1.0f))) return Fail(absl::InternalError("wrong broadcast"));
-  if (absl::Status s = (*comm)->Barrier(); !s.ok()) return Fail(s);
+  if (absl::Status s = (*comm)->Broadcast(b, world - 1); !s.ok()) return FailRank(s);
+  if (!torch::equal(b[0].cpu(), torch::full({9}, world - 1.0f))) {
+    return FailRank(absl::InternalError("wrong broadcast"));
+  }
+  if (absl::Status s = (*comm)->Barrier(); !s.ok()) return FailRank(s);
   std::printf("ok\n");
   return 0;
 }
@@ -77,7 +76,8 @@ TEST(NcclCommunicatorTest, OneRankCollectivesAndClearErrors) {
   absl::StatusOr<std::unique_ptr<NcclCommunicator>> comm = NcclCommunicator::Connect(
       store, {.rank = 0, .world_size = 1, .scope = RendezvousScope("j", "p", 0)});
   ASSERT_TRUE(comm.ok()) << comm.status();
-  std::vector<torch::Tensor> t = {torch::arange(10.0f, torch::kCUDA), torch::ones({3}, torch::kCUDA)};
+  std::vector<torch::Tensor> t = {torch::arange(10.0f, torch::kCUDA),
+                                  torch::ones({3}, torch::kCUDA)};
   ASSERT_TRUE((*comm)->AllReduce(t, ReduceOp::kAverage).ok());
   EXPECT_TRUE(torch::equal(t[0].cpu(), torch::arange(10.0f)));
   ASSERT_TRUE((*comm)->Broadcast(t, 0).ok());

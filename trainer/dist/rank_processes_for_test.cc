@@ -48,6 +48,12 @@ std::vector<RankResult> RunRankProcesses(int world, const std::string& name,
   return results;
 }
 
+int FailRank(const absl::Status& status) {
+  std::printf("%s\n", status.ToString().c_str());
+  std::fflush(stdout);
+  return 3;
+}
+
 int DispatchRankRole(
     int argc, char** argv,
     const std::function<int(int, int, const std::string&, const std::string&)>& rank_main) {

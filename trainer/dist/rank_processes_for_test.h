@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace ofa::trainer {
@@ -26,6 +27,9 @@ std::vector<RankResult> RunRankProcesses(int world, const std::string& name,
 
 // The directory RunRankProcesses gives the ranks of `name`.
 std::string RankProcessesDir(const std::string& name);
+
+// A rank's failure: prints `status` (the test reads it from the rank's output), returns 3.
+int FailRank(const absl::Status& status);
 
 // For main(): if argv has --rank_role, runs `rank_main(rank, world, dir, scenario)` and
 // returns its exit code; otherwise returns -1 (run the tests).

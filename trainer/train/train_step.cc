@@ -40,6 +40,7 @@ absl::StatusOr<StepResult> AccumulateGradients(OfaSupernet& model, OfaSupernet& 
   for (int i = 0; i < subnets; ++i) {
     const SubnetChoice choice = SampleSubnet(arch, phase, context.seed, context.phase_index,
                                              context.step, i);
+    const double flops_per_image = TrainingFlopsPerImage(ComputeSubnetCost(arch, choice));
     for (int m = 0; m < micro; ++m) {
       // Dropout draws from the global generator: seeded per (step, sub-net, shard), so
       // resume is exact and the draws do not depend on how shards map to ranks.
@@ -67,8 +68,7 @@ absl::StatusOr<StepResult> AccumulateGradients(OfaSupernet& model, OfaSupernet& 
       if (last && context.reducer != nullptr) context.reducer->PrepareForBackward(loss);
       loss.backward();
       result.loss += loss.item<double>() / subnets;
-      result.training_flops +=
-          TrainingFlopsPerImage(ComputeSubnetCost(arch, choice)) * batch_images;
+      result.training_flops += flops_per_image * batch_images;
     }
   }
   if (context.reducer != nullptr) {
