@@ -4,6 +4,7 @@
 //   ofa-trainer --job_spec=... --from_scratch=smallest   # the paper's control experiment
 //   ofa-trainer --job_spec=... --local_ranks=2            # data parallel, N CPU ranks here
 //   ofa-trainer --job_spec=... --rank=R --world_size=N --store=file:DIR   # one rank of N
+//   ofa-trainer --job_spec=... --phase=NAME ...   # one phase (how ofa-worker runs it)
 //
 // Standalone mode: the whole job in these processes. Running it again with the same
 // --output_dir resumes from the newest valid checkpoint.
@@ -11,14 +12,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -32,6 +32,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "trainer/common/grpc_channel.h"
 #include "trainer/dist/file_store.h"
 #include "trainer/dist/grpc_store.h"
 #include "trainer/dist/local_launcher.h"
@@ -63,9 +64,15 @@ ABSL_FLAG(int, rank, 0, "This process's rank among --world_size data-parallel ra
 ABSL_FLAG(int, world_size, 1, "Data-parallel ranks of the job (each on its own data shard).");
 ABSL_FLAG(std::string, store, "",
           "Where the ranks meet: file:DIR (a directory all ranks see) or grpc:HOST:PORT (the "
-          "coordinator's rendezvous service). Required when --world_size > 1.");
+          "coordinator's rendezvous service; its token and TLS CA file come from the "
+          "environment variables OFA_TOKEN and OFA_TLS_CA). Required when --world_size > 1.");
 ABSL_FLAG(int64_t, attempt, 0,
           "Attempt number; ranks of one attempt meet under it, so a restart uses a new one.");
+ABSL_FLAG(std::string, phase, "",
+          "Run only this phase (the earlier ones must be done): how ofa-worker runs a "
+          "scheduled phase. Default: the whole job.");
+ABSL_FLAG(std::string, job_id, "",
+          "The job's id for the rendezvous scope (the coordinator's); default: the spec's name.");
 ABSL_FLAG(std::string, device, "cpu", "The rank's device: cpu (cuda:N is not supported yet).");
 ABSL_FLAG(std::string, listen_host, "127.0.0.1",
           "Address this rank's Gloo connections listen on (the host's address across nodes).");
@@ -91,8 +98,14 @@ absl::StatusOr<std::unique_ptr<ofa::trainer::Store>> OpenStore(const std::string
     return std::make_unique<ofa::trainer::FileStore>(address.substr(5));
   }
   if (absl::StartsWith(address, "grpc:") && address.size() > 5) {
-    return std::make_unique<ofa::trainer::GrpcStore>(
-        grpc::CreateChannel(address.substr(5), grpc::InsecureChannelCredentials()));
+    // The worker hands its token down in the environment (never on the command line, where
+    // every user of the machine could read it).
+    const char* token = std::getenv("OFA_TOKEN");
+    const char* ca_file = std::getenv("OFA_TLS_CA");
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        ofa::OpenCoordinatorChannel(address.substr(5), ca_file == nullptr ? "" : ca_file);
+    if (!channel.ok()) return channel.status();
+    return std::make_unique<ofa::trainer::GrpcStore>(*channel, token == nullptr ? "" : token);
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "--store=\"", address,
@@ -118,7 +131,7 @@ absl::Status LaunchLocal(const std::string& output_dir) {
   launch.world_size = world;
   launch.command = [&](int rank) {
     std::vector<std::string> args = {"/proc/self/exe"};
-    for (const char* flag : {"job_spec", "data_root", "progress_file", "from_scratch"}) {
+    for (const char* flag : {"job_spec", "data_root", "progress_file", "from_scratch", "phase"}) {
       std::string value;
       absl::CommandLineFlag* f = absl::FindCommandLineFlag(flag);
       if (f != nullptr && !(value = f->CurrentValue()).empty()) {
@@ -226,6 +239,8 @@ absl::Status Run() {
   options.world_size = world_size;
   options.store = store.get();
   options.attempt = absl::GetFlag(FLAGS_attempt);
+  options.only_phase = absl::GetFlag(FLAGS_phase);
+  options.job_id = absl::GetFlag(FLAGS_job_id);
   options.listen_host = absl::GetFlag(FLAGS_listen_host);
   options.collective_timeout = absl::Seconds(absl::GetFlag(FLAGS_collective_timeout_s));
   absl::StatusOr<std::vector<ofa::trainer::PhaseSummary>> summaries =

@@ -38,15 +38,16 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
                       absl::StrCat(what, ": ", s.error_message()));
 }
 
-void SetDeadline(grpc::ClientContext& context, absl::Duration wait) {
-  context.set_deadline(std::chrono::system_clock::now() +
-                       absl::ToChronoMilliseconds(wait + kCallSlack));
-}
-
 }  // namespace
 
-GrpcStore::GrpcStore(std::shared_ptr<grpc::Channel> channel)
-    : stub_(ofa::v1::WorkerService::NewStub(std::move(channel))) {}
+GrpcStore::GrpcStore(std::shared_ptr<grpc::Channel> channel, std::string token)
+    : stub_(ofa::v1::WorkerService::NewStub(std::move(channel))), token_(std::move(token)) {}
+
+void GrpcStore::Prepare(grpc::ClientContext& context, absl::Duration wait) const {
+  context.set_deadline(std::chrono::system_clock::now() +
+                       absl::ToChronoMilliseconds(wait + kCallSlack));
+  if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
+}
 
 absl::Status GrpcStore::Set(const std::string& key, const std::string& value) {
   ofa::v1::SetKeyRequest request;
@@ -55,7 +56,7 @@ absl::Status GrpcStore::Set(const std::string& key, const std::string& value) {
   request.set_key(rest);
   request.set_value(value);
   grpc::ClientContext context;
-  SetDeadline(context, absl::ZeroDuration());
+  Prepare(context, absl::ZeroDuration());
   ofa::v1::SetKeyResponse response;
   grpc::Status status = stub_->SetKey(&context, request, &response);
   if (!status.ok()) return FromGrpc(status, absl::StrCat("rendezvous set \"", key, "\""));
@@ -71,7 +72,7 @@ absl::StatusOr<std::string> GrpcStore::Get(const std::string& key, absl::Duratio
   request.mutable_timeout()->set_seconds(millis / 1000);
   request.mutable_timeout()->set_nanos(static_cast<int32_t>(millis % 1000) * 1000000);
   grpc::ClientContext context;
-  SetDeadline(context, timeout);
+  Prepare(context, timeout);
   ofa::v1::GetKeysResponse response;
   grpc::Status status = stub_->GetKeys(&context, request, &response);
   if (!status.ok()) return FromGrpc(status, absl::StrCat("rendezvous get \"", key, "\""));

@@ -16,13 +16,17 @@ namespace ofa::trainer {
 // becomes the request's scope. An unreachable coordinator is UNAVAILABLE, never a hang.
 class GrpcStore : public Store {
  public:
-  explicit GrpcStore(std::shared_ptr<grpc::Channel> channel);
+  // `token`, if not empty, is sent as "authorization: Bearer <token>" (a worker-role token).
+  explicit GrpcStore(std::shared_ptr<grpc::Channel> channel, std::string token = "");
 
   absl::Status Set(const std::string& key, const std::string& value) override;
   absl::StatusOr<std::string> Get(const std::string& key, absl::Duration timeout) override;
 
  private:
+  void Prepare(grpc::ClientContext& context, absl::Duration wait) const;
+
   std::unique_ptr<ofa::v1::WorkerService::Stub> stub_;
+  std::string token_;
 };
 
 }  // namespace ofa::trainer

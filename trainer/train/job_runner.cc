@@ -121,11 +121,31 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
   std::string previous_phase_dir;
   std::string teacher_dir;
   std::vector<PhaseSummary> summaries;
+  // The phases this run trains and evaluates: all, or [only, only].
+  size_t first = 0, last = phases->size();
+  if (!options.only_phase.empty()) {
+    auto it = std::find_if(phases->begin(), phases->end(), [&](const ofa::v1::PhaseSpec& p) {
+      return p.name() == options.only_phase;
+    });
+    if (it == phases->end() || it->kind() == ofa::v1::PHASE_KIND_SPECIALIZE) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "phase \"", options.only_phase, "\" is not a training phase of job \"", spec.name(),
+          "\""));
+    }
+    first = static_cast<size_t>(it - phases->begin());
+    last = first + 1;
+  }
 
-  for (size_t i = 0; i < phases->size(); ++i) {
+  for (size_t i = 0; i < last; ++i) {
     const ofa::v1::PhaseSpec& phase = (*phases)[i];
     PhaseSummary summary;
     summary.name = phase.name();
+    if (i < first && !CheckpointStore((phases_dir / phase.name()).string()).Verify("final").ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "phase ", options.only_phase, " needs phase ", phase.name(),
+          " to have finished first (no valid final checkpoint under ",
+          (phases_dir / phase.name()).string(), ")"));
+    }
     if (phase.kind() == ofa::v1::PHASE_KIND_SPECIALIZE) {
       summary.skipped = true;
       summary.note = "not implemented yet: the specialise phase arrives with issue #8";
@@ -140,9 +160,11 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
       if (absl::Status s = LoadFinalWeights(model, phase_dir); !s.ok()) return s;
       summary.skipped = true;
       summary.note = "already done";
-      progress.Event("phase_skipped", absl::StrCat("phase ", phase.name(),
-                                                   ": already done, final checkpoint loaded"),
-                     {{"phase", phase.name()}});
+      if (i >= first) {
+        progress.Event("phase_skipped", absl::StrCat("phase ", phase.name(),
+                                                     ": already done, final checkpoint loaded"),
+                       {{"phase", phase.name()}});
+      }
     } else {
       const bool has_checkpoint = store.LatestValid().ok();
       if (!has_checkpoint && !previous_phase_dir.empty()) {
@@ -213,7 +235,7 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
     if (phase.kind() == ofa::v1::PHASE_KIND_FULL) teacher_dir = phase_dir;
     previous_phase_dir = phase_dir;
 
-    if (options.evaluate && leader) {
+    if (options.evaluate && leader && i >= first) {
       const uint64_t eval_seed = StreamSeed(spec.seed(), {static_cast<uint64_t>(i), 77});
       summary.largest_top1 = EvaluateSubnet(model, arch->Largest(), data->train, data->test,
                                             options.calibration_batches, 256, eval_seed)
@@ -232,11 +254,15 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
                       {"largest_top1", summary.largest_top1},
                       {"smallest_top1", summary.smallest_top1}});
     }
-    summaries.push_back(summary);
+    if (i >= first) summaries.push_back(summary);
   }
 
-  // Export the extremes of the trained supernet (the specialise phase will add one per target).
-  if (!leader) return summaries;
+  // Export the extremes of the trained supernet (the specialise phase will add one per target)
+  // once the last training phase is done.
+  const bool trains_later = std::any_of(phases->begin() + last, phases->end(), [](const auto& p) {
+    return p.kind() != ofa::v1::PHASE_KIND_SPECIALIZE;
+  });
+  if (!leader || trains_later) return summaries;
   for (const auto& [name, choice] : {std::pair{"largest", arch->Largest()},
                                      std::pair{"smallest", arch->Smallest()}}) {
     RecalibrateBatchNorm(model, choice, data->train, options.calibration_batches, 256,

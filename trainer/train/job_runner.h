@@ -29,6 +29,11 @@ struct JobRunOptions {
   // Periodic checkpoints every this many steps (0 = by time only, per the spec's policy).
   int64_t checkpoint_every_steps = 0;
   ProgressReporter* progress = nullptr;  // Required.
+  // Run only this phase (how the coordinator runs a job, one scheduled phase at a time): the
+  // phases before it must have finished (FAILED_PRECONDITION otherwise) and are neither
+  // trained nor evaluated again; the sub-networks are exported when it is the last training
+  // phase. Empty = the whole job.
+  std::string only_phase;
 
   // Data parallel: this process is rank `rank` of `world_size` (each on its own shard of every
   // global batch). The ranks meet per phase through `store` under RendezvousScope(job_id,

@@ -1,0 +1,35 @@
+#include "trainer/common/grpc_channel.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace ofa {
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenCoordinatorChannel(const std::string& address,
+                                                                      const std::string& ca_file) {
+  if (address.empty()) return absl::InvalidArgumentError("the coordinator address is empty");
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!ca_file.empty()) {
+    std::ifstream in(ca_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().empty()) {
+      return absl::NotFoundError(absl::StrCat("cannot read the TLS CA file ", ca_file));
+    }
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = pem.str();
+    credentials = grpc::SslCredentials(options);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(8 << 20);
+  args.SetMaxSendMessageSize(8 << 20);
+  return grpc::CreateCustomChannel(address, credentials, args);
+}
+
+}  // namespace ofa

@@ -1,0 +1,21 @@
+#ifndef OFA_TRAINER_COMMON_GRPC_CHANNEL_H_
+#define OFA_TRAINER_COMMON_GRPC_CHANNEL_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+
+#include "absl/status/statusor.h"
+
+namespace ofa {
+
+// A channel to the coordinator at `address` (host:port): TLS verified against the PEM CA
+// bundle in `ca_file` when one is given, plaintext otherwise (loopback and tests). Messages up
+// to 8 MiB either way (a job spec is at most 1 MiB). NOT_FOUND if the CA file is unreadable.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenCoordinatorChannel(const std::string& address,
+                                                                      const std::string& ca_file);
+
+}  // namespace ofa
+
+#endif  // OFA_TRAINER_COMMON_GRPC_CHANNEL_H_
