@@ -15,9 +15,11 @@ CREATE TABLE IF NOT EXISTS jobs (
   owner TEXT NOT NULL,
   priority INTEGER NOT NULL,
   state INTEGER NOT NULL,
-  job BLOB NOT NULL
+  job BLOB NOT NULL,
+  request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_in_schedule_order ON jobs (state, priority DESC, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_request ON jobs (owner, request_id);
 CREATE TABLE IF NOT EXISTS job_events (
   job_id TEXT NOT NULL REFERENCES jobs (id),
   sequence INTEGER NOT NULL,
@@ -93,9 +95,22 @@ absl::Status JobStore::Append(const std::string& id, absl::Time now,
 
 absl::StatusOr<ofa::v1::Job> JobStore::Create(const ofa::v1::JobSpec& spec,
                                               const std::vector<ofa::v1::PhaseSpec>& phases,
-                                              const std::string& owner, absl::Time now) {
+                                              const std::string& owner, absl::Time now,
+                                              const std::string& request_id) {
   ofa::v1::Job job;
   absl::Status status = db_->Transaction([&]() -> absl::Status {
+    if (!request_id.empty()) {
+      absl::StatusOr<std::vector<SqliteDb::Row>> earlier = db_->Query(
+          "SELECT id, job FROM jobs WHERE owner = ? AND request_id = ?", {owner, request_id});
+      if (!earlier.ok()) return earlier.status();
+      if (!earlier->empty()) {
+        absl::StatusOr<ofa::v1::Job> found =
+            ParseJob(AsText((*earlier)[0][0]), AsText((*earlier)[0][1]));
+        if (!found.ok()) return found.status();
+        job = *std::move(found);
+        return absl::OkStatus();
+      }
+    }
     absl::StatusOr<std::vector<SqliteDb::Row>> next =
         db_->Query("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs");
     if (!next.ok()) return next.status();
@@ -111,9 +126,11 @@ absl::StatusOr<ofa::v1::Job> JobStore::Create(const ofa::v1::JobSpec& spec,
       status->set_state(ofa::v1::PHASE_STATE_PENDING);
     }
     absl::StatusOr<std::vector<SqliteDb::Row>> inserted = db_->Query(
-        "INSERT INTO jobs (seq, id, owner, priority, state, job) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO jobs (seq, id, owner, priority, state, job, request_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
         {seq, job.id(), owner, int64_t{spec.priority()}, int64_t{job.state()},
-         SqliteDb::Blob{job.SerializeAsString()}});
+         SqliteDb::Blob{job.SerializeAsString()},
+         request_id.empty() ? SqliteDb::Value{} : SqliteDb::Value{request_id}});
     if (!inserted.ok()) return inserted.status();
     std::vector<ofa::v1::JobEvent> events(1);
     events[0].mutable_state_changed()->set_state(ofa::v1::JOB_STATE_QUEUED);
@@ -160,7 +177,11 @@ absl::StatusOr<std::vector<ofa::v1::Job>> JobStore::List(const ListFilter& filte
     sql += " AND owner = ?";
     params.emplace_back(filter.owner);
   }
-  sql += " ORDER BY priority DESC, seq LIMIT ?";
+  if (filter.before_seq > 0) {
+    sql += " AND seq < ?";
+    params.emplace_back(filter.before_seq);
+  }
+  sql += filter.newest_first ? " ORDER BY seq DESC LIMIT ?" : " ORDER BY priority DESC, seq LIMIT ?";
   params.emplace_back(int64_t{filter.limit});
   absl::StatusOr<std::vector<SqliteDb::Row>> rows = db_->Query(sql, params);
   if (!rows.ok()) return rows.status();
@@ -171,6 +192,16 @@ absl::StatusOr<std::vector<ofa::v1::Job>> JobStore::List(const ListFilter& filte
     jobs.push_back(*std::move(job));
   }
   return jobs;
+}
+
+int64_t JobStore::SequenceOf(const std::string& job_id) {
+  int64_t seq = 0;
+  if (job_id.size() < 5 || job_id.compare(0, 4, "job-") != 0) return 0;
+  for (size_t i = 4; i < job_id.size(); ++i) {
+    if (job_id[i] < '0' || job_id[i] > '9' || seq > (int64_t{1} << 40)) return 0;
+    seq = seq * 10 + (job_id[i] - '0');
+  }
+  return seq;
 }
 
 absl::StatusOr<std::vector<ofa::v1::JobEvent>> JobStore::EventsAfter(const std::string& id,

@@ -24,6 +24,10 @@ class JobStore {
     std::vector<ofa::v1::JobState> states;  // Empty = all.
     std::string owner;                      // Empty = everyone's.
     int limit = 1000;
+    // Newest submission first (ListJobs) instead of scheduling order, starting below
+    // `before_seq` (the paging cursor; 0 = from the newest).
+    bool newest_first = false;
+    int64_t before_seq = 0;
   };
   // Changes a job; append to `events` what the change means for watchers. Returning an error
   // leaves the job and its events as they were.
@@ -33,16 +37,20 @@ class JobStore {
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& state_dir);
 
   // Records a new QUEUED job (id "job-000001", ...) with one PENDING PhaseStatus per phase, and
-  // its first event.
+  // its first event. A non-empty `request_id` that this owner used before returns the job
+  // created then instead (an idempotent retry).
   absl::StatusOr<ofa::v1::Job> Create(const ofa::v1::JobSpec& spec,
                                       const std::vector<ofa::v1::PhaseSpec>& phases,
-                                      const std::string& owner, absl::Time now);
+                                      const std::string& owner, absl::Time now,
+                                      const std::string& request_id = "");
   absl::StatusOr<ofa::v1::Job> Get(const std::string& id);
   absl::StatusOr<ofa::v1::Job> Update(const std::string& id, absl::Time now,
                                       const Mutation& mutate);
   // In scheduling order: higher priority first, then earlier submission.
   absl::StatusOr<std::vector<ofa::v1::Job>> List(const ListFilter& filter);
   // The job's events with sequence > `after`, oldest first, at most `limit`.
+  // The submission number in a job id ("job-000042" -> 42); 0 if it is not one.
+  static int64_t SequenceOf(const std::string& job_id);
   absl::StatusOr<std::vector<ofa::v1::JobEvent>> EventsAfter(const std::string& id, int64_t after,
                                                              int limit = 1000);
 

@@ -87,7 +87,8 @@ class RendezvousServiceTest : public ::testing::Test {
   }
 
   RendezvousTable table_;
-  WorkerServiceImpl service_{table_};
+  std::unique_ptr<Authenticator> auth_ = Authenticator::Open();
+  WorkerServiceImpl service_{table_, nullptr, *auth_};
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
 };

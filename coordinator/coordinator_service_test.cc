@@ -1,0 +1,373 @@
+// The coordinator's two services on a real loopback gRPC server over a real SQLite file, with
+// this test playing the workers through the same RPCs ofa-worker uses: placement as a gang,
+// retries with back-off up to the limit, cancellation, lost workers, restart recovery,
+// authentication and request validation.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <grpcpp/grpcpp.h>
+
+#include "coordinator/auth.h"
+#include "coordinator/job_store.h"
+#include "coordinator/rendezvous_table.h"
+#include "coordinator/scheduler.h"
+#include "coordinator/training_service.h"
+#include "coordinator/worker_service.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "trainer/spec/job_spec_io.h"
+
+namespace ofa::coordinator {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+constexpr char kAdmin[] = "admin-token-0123456789";
+constexpr char kAlice[] = "alice-token-0123456789";
+constexpr char kBob[] = "bobby-token-0123456789";
+constexpr char kWorker[] = "worker-token-0123456789";
+
+class CoordinatorServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "tokens") << kAdmin << " admin ops\n"
+                                   << kAlice << " submitter alice\n"
+                                   << kBob << " submitter bob\n"
+                                   << kWorker << " worker fleet\n";
+    auth_ = *Authenticator::FromFile((dir_ / "tokens").string());
+    Start();
+  }
+  void TearDown() override { Stop(); }
+
+  void Start() {
+    store_ = *JobStore::Open(dir_.string());
+    Scheduler::Options options;
+    options.lease = absl::Seconds(5);
+    options.clock = [this] { return now_; };
+    scheduler_ = *Scheduler::Recover(store_.get(), &rendezvous_, options, now_);
+    training_ = std::make_unique<TrainingServiceImpl>(*scheduler_, *auth_);
+    workers_ = std::make_unique<WorkerServiceImpl>(rendezvous_, scheduler_.get(), *auth_);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(training_.get());
+    builder.RegisterService(workers_.get());
+    server_ = builder.BuildAndStart();
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                       grpc::InsecureChannelCredentials());
+    users_ = ofa::v1::TrainingService::NewStub(channel);
+    fleet_ = ofa::v1::WorkerService::NewStub(channel);
+  }
+  void Stop() {
+    server_->Shutdown();
+    server_.reset();
+    training_.reset();
+    workers_.reset();
+    scheduler_.reset();
+    store_.reset();
+  }
+
+  std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", "Bearer " + token);
+    return context;
+  }
+
+  ofa::v1::JobSpec Spec(int workers, int attempts = 3) {
+    ofa::v1::JobSpec spec = *ofa::trainer::ParseJobSpecJson(
+        R"({"name": "t", "supernet": {"preset": "ofa_small_28"},
+            "dataset": {"kind": "DATASET_KIND_SYNTHETIC", "synthetic": {"trainImages": 64,
+                        "testImages": 16, "imageSize": 28, "channels": 1, "numClasses": 10}},
+            "targets": [{"name": "edge", "maxMacs": 1000000}]})",
+        "test");
+    spec.mutable_resources()->set_workers(workers);
+    spec.mutable_resources()->set_devices_per_worker(1);
+    spec.mutable_checkpoint()->set_max_phase_attempts(attempts);
+    spec.mutable_checkpoint()->mutable_retry_backoff()->set_seconds(4);
+    return spec;
+  }
+
+  grpc::Status Submit(const std::string& token, const ofa::v1::JobSpec& spec,
+                      ofa::v1::Job* job, const std::string& request_id = "") {
+    ofa::v1::SubmitJobRequest request;
+    *request.mutable_spec() = spec;
+    request.set_request_id(request_id);
+    ofa::v1::SubmitJobResponse response;
+    grpc::Status s = users_->SubmitJob(As(token).get(), request, &response);
+    if (!s.ok()) std::cerr << "SubmitJob: " << s.error_message() << "\n";
+    *job = response.job();
+    return s;
+  }
+
+  ofa::v1::Job Get(const std::string& id) {
+    ofa::v1::GetJobRequest request;
+    request.set_job_id(id);
+    ofa::v1::Job job;
+    EXPECT_TRUE(users_->GetJob(As(kAdmin).get(), request, &job).ok());
+    return job;
+  }
+
+  std::string Register(const std::string& host) {
+    ofa::v1::RegisterWorkerRequest request;
+    request.set_hostname(host);
+    ofa::v1::Device* d = request.add_devices();
+    d->set_index(0);
+    d->set_kind(ofa::v1::DEVICE_KIND_CPU);
+    ofa::v1::RegisterWorkerResponse response;
+    EXPECT_TRUE(fleet_->RegisterWorker(As(kWorker).get(), request, &response).ok());
+    return response.worker_id();
+  }
+
+  ofa::v1::HeartbeatResponse Beat(const std::string& worker,
+                                  const std::vector<std::string>& running = {}) {
+    ofa::v1::HeartbeatRequest request;
+    request.set_worker_id(worker);
+    for (const std::string& id : running) {
+      request.add_tasks()->set_task_id(id);
+      request.mutable_tasks()->rbegin()->set_state(ofa::v1::TASK_STATE_RUNNING);
+    }
+    ofa::v1::HeartbeatResponse response;
+    EXPECT_TRUE(fleet_->Heartbeat(As(kWorker).get(), request, &response).ok());
+    return response;
+  }
+
+  void Report(const std::string& worker, const std::string& task, ofa::v1::TaskState state) {
+    ofa::v1::ReportTaskResultRequest request;
+    request.set_worker_id(worker);
+    request.set_task_id(task);
+    request.set_state(state);
+    request.set_exit_code(state == ofa::v1::TASK_STATE_SUCCEEDED ? 0 : 2);
+    ofa::v1::ReportTaskResultResponse response;
+    ASSERT_TRUE(fleet_->ReportTaskResult(As(kWorker).get(), request, &response).ok());
+  }
+
+  void Tick(absl::Duration advance = absl::ZeroDuration()) {
+    now_ += advance;
+    ASSERT_TRUE(scheduler_->Tick(now_).ok());
+  }
+
+  fs::path dir_;
+  absl::Time now_ = absl::Now();
+  std::unique_ptr<Authenticator> auth_;
+  RendezvousTable rendezvous_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<TrainingServiceImpl> training_;
+  std::unique_ptr<WorkerServiceImpl> workers_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<ofa::v1::TrainingService::Stub> users_;
+  std::unique_ptr<ofa::v1::WorkerService::Stub> fleet_;
+};
+
+TEST_F(CoordinatorServiceTest, PhasesRunAsGangsUntilTheJobSucceeds) {
+  ofa::v1::Job job;
+  ASSERT_TRUE(Submit(kAlice, Spec(2), &job).ok());
+  Tick(absl::Seconds(6));  // Past the start-up pause.
+  const std::string a = Register("node-a");
+  Tick();
+  EXPECT_EQ(Beat(a).assignments_size(), 0) << "one free device is not a gang of two";
+  const std::string b = Register("node-b");
+  Tick();
+  int phases = 0;
+  for (; phases < 10; ++phases) {
+    ofa::v1::HeartbeatResponse ra = Beat(a), rb = Beat(b);
+    if (ra.assignments_size() == 0) break;
+    ASSERT_EQ(ra.assignments_size() + rb.assignments_size(), 2);
+    const ofa::v1::TaskAssignment& t0 = ra.assignments(0);
+    EXPECT_EQ(t0.world_size(), 2);
+    EXPECT_EQ(t0.checkpoint_dir(), absl::StrCat("jobs/", job.id()));
+    // The assignment is repeated until the worker lists the task as its own.
+    EXPECT_EQ(Beat(a).assignments_size(), 1);
+    EXPECT_EQ(Beat(a, {t0.task_id()}).assignments_size(), 0);
+    Report(a, t0.task_id(), ofa::v1::TASK_STATE_SUCCEEDED);
+    Report(b, rb.assignments(0).task_id(), ofa::v1::TASK_STATE_SUCCEEDED);
+    Tick();
+  }
+  job = Get(job.id());
+  EXPECT_EQ(job.state(), ofa::v1::JOB_STATE_SUCCEEDED) << job.DebugString();
+  EXPECT_EQ(phases, job.phases_size() - 1);  // Every training phase; specialise is skipped.
+  EXPECT_THAT(job.phases().rbegin()->note(), HasSubstr("not implemented yet"));
+}
+
+TEST_F(CoordinatorServiceTest, AFailedRankStopsItsPeersAndThePhaseIsRetriedThenFails) {
+  ofa::v1::Job job;
+  ASSERT_TRUE(Submit(kAlice, Spec(2, /*attempts=*/2), &job).ok());
+  Tick(absl::Seconds(6));
+  const std::string a = Register("node-a"), b = Register("node-b");
+  Tick();
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    ofa::v1::HeartbeatResponse ra = Beat(a), rb = Beat(b);
+    ASSERT_EQ(ra.assignments_size(), 1) << "attempt " << attempt;
+    EXPECT_EQ(ra.assignments(0).scope().attempt(), attempt);
+    Beat(b, {rb.assignments(0).task_id()});
+    Report(a, ra.assignments(0).task_id(), ofa::v1::TASK_STATE_FAILED);
+    // The surviving rank is told to stop at its next heartbeat.
+    ofa::v1::HeartbeatResponse cancel = Beat(b, {rb.assignments(0).task_id()});
+    ASSERT_EQ(cancel.cancel_task_ids_size(), 1);
+    Report(b, rb.assignments(0).task_id(), ofa::v1::TASK_STATE_KILLED);
+    Tick();
+    if (attempt == 1) {
+      EXPECT_EQ(Beat(a).assignments_size(), 0) << "retried before the back-off";
+      Tick(absl::Seconds(4.5));  // The 4 s back-off, within the workers' 5 s lease.
+    }
+  }
+  job = Get(job.id());
+  EXPECT_EQ(job.state(), ofa::v1::JOB_STATE_FAILED);
+  EXPECT_THAT(job.error(), HasSubstr("phase full failed 2 time(s)"));
+  EXPECT_EQ(job.phases(0).failed_attempts(), 2);
+}
+
+TEST_F(CoordinatorServiceTest, CancelStopsTasksAndFreesTheirSlots) {
+  ofa::v1::Job first, second;
+  ASSERT_TRUE(Submit(kAlice, Spec(1), &first).ok());
+  ASSERT_TRUE(Submit(kAlice, Spec(1), &second).ok());
+  Tick(absl::Seconds(6));
+  const std::string a = Register("node-a");
+  Tick();
+  ofa::v1::HeartbeatResponse r = Beat(a);
+  ASSERT_EQ(r.assignments_size(), 1);
+  EXPECT_EQ(r.assignments(0).scope().job_id(), first.id());
+  ofa::v1::CancelJobRequest cancel;
+  cancel.set_job_id(first.id());
+  ofa::v1::Job cancelled;
+  ASSERT_TRUE(users_->CancelJob(As(kAlice).get(), cancel, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), ofa::v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(Beat(a, {r.assignments(0).task_id()}).cancel_task_ids_size(), 1);
+  Report(a, r.assignments(0).task_id(), ofa::v1::TASK_STATE_KILLED);
+  Tick();
+  r = Beat(a);
+  ASSERT_EQ(r.assignments_size(), 1) << "the freed slot goes to the next job";
+  EXPECT_EQ(r.assignments(0).scope().job_id(), second.id());
+}
+
+TEST_F(CoordinatorServiceTest, ALostWorkersTaskIsRescheduledElsewhere) {
+  ofa::v1::Job job;
+  ASSERT_TRUE(Submit(kAlice, Spec(1), &job).ok());
+  Tick(absl::Seconds(6));
+  const std::string a = Register("node-a");
+  Tick();
+  ASSERT_EQ(Beat(a).assignments_size(), 1);
+  const std::string b = Register("node-b");
+  Tick(absl::Seconds(3));
+  Beat(b);
+  Tick(absl::Seconds(3));  // node-a silent for 6 s > the 5 s lease.
+  Beat(b);
+  Tick(absl::Seconds(4.5));  // Past the 4 s retry back-off.
+  ofa::v1::HeartbeatResponse r = Beat(b);
+  ASSERT_EQ(r.assignments_size(), 1);
+  EXPECT_EQ(r.assignments(0).scope().attempt(), 2);
+  EXPECT_THAT(Get(job.id()).phases(0).error(), HasSubstr("was lost"));
+  EXPECT_TRUE(Beat(a).reregister());
+}
+
+TEST_F(CoordinatorServiceTest, ARestartKeepsJobsAndResumesTheRunningPhase) {
+  ofa::v1::Job job;
+  ASSERT_TRUE(Submit(kAlice, Spec(1), &job, "req-1").ok());
+  Tick(absl::Seconds(6));
+  const std::string a = Register("node-a");
+  Tick();
+  ASSERT_EQ(Beat(a).assignments_size(), 1);
+  Stop();
+  Start();  // Same SQLite file: a coordinator restart.
+  EXPECT_EQ(Get(job.id()).phases(0).state(), ofa::v1::PHASE_STATE_PENDING);
+  EXPECT_EQ(Get(job.id()).phases(0).failed_attempts(), 0) << "a restart is not a failure";
+  EXPECT_TRUE(Beat(a).reregister());
+  const std::string a2 = Register("node-a");
+  Tick();
+  EXPECT_EQ(Beat(a2).assignments_size(), 0) << "placement waits one lease after a restart";
+  Tick(absl::Seconds(3));
+  Beat(a2);
+  Tick(absl::Seconds(2.5));
+  ofa::v1::HeartbeatResponse r = Beat(a2);
+  ASSERT_EQ(r.assignments_size(), 1);
+  EXPECT_EQ(r.assignments(0).scope().attempt(), 2);
+  ofa::v1::Job again;
+  ASSERT_TRUE(Submit(kAlice, Spec(1), &again, "req-1").ok());
+  EXPECT_EQ(again.id(), job.id()) << "a resubmitted request_id returns the first job";
+}
+
+TEST_F(CoordinatorServiceTest, TokensRolesAndTenantsAreEnforced) {
+  ofa::v1::Job job;
+  EXPECT_EQ(Submit("wrong-token-0123456789", Spec(1), &job).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Submit(kWorker, Spec(1), &job).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(Submit(kAlice, Spec(1), &job).ok());
+  EXPECT_EQ(job.owner(), "alice");
+  ofa::v1::GetJobRequest get;
+  get.set_job_id(job.id());
+  ofa::v1::Job seen;
+  EXPECT_EQ(users_->GetJob(As(kBob).get(), get, &seen).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(users_->GetJob(As(kAdmin).get(), get, &seen).ok());
+  ofa::v1::ListJobsRequest list;
+  ofa::v1::ListJobsResponse listed;
+  ASSERT_TRUE(users_->ListJobs(As(kBob).get(), list, &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 0);
+  // Users cannot act as workers.
+  ofa::v1::RegisterWorkerRequest reg;
+  reg.set_hostname("evil");
+  reg.add_devices()->set_kind(ofa::v1::DEVICE_KIND_CPU);
+  ofa::v1::RegisterWorkerResponse registered;
+  EXPECT_EQ(fleet_->RegisterWorker(As(kAlice).get(), reg, &registered).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ofa::v1::SetKeyRequest set;
+  ofa::v1::SetKeyResponse set_response;
+  EXPECT_EQ(fleet_->SetKey(As(kAlice).get(), set, &set_response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(CoordinatorServiceTest, InvalidRequestsNameTheField) {
+  auto message = [](const grpc::Status& s) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    return s.error_message();
+  };
+  ofa::v1::Job job;
+  ofa::v1::JobSpec bad = Spec(1);
+  bad.mutable_resources()->set_workers(-3);
+  EXPECT_THAT(message(Submit(kAlice, bad, &job)), HasSubstr("resources.workers"));
+  EXPECT_THAT(message(Submit(kAlice, Spec(1), &job, "bad id!")), HasSubstr("request_id"));
+  ofa::v1::GetJobRequest get;
+  get.set_job_id("../../etc/passwd");
+  EXPECT_THAT(message(users_->GetJob(As(kAlice).get(), get, &job)), HasSubstr("job_id"));
+  ofa::v1::ListJobsRequest list;
+  list.set_page_size(100000);
+  ofa::v1::ListJobsResponse listed;
+  EXPECT_THAT(message(users_->ListJobs(As(kAlice).get(), list, &listed)), HasSubstr("page_size"));
+  ofa::v1::RegisterWorkerRequest reg;
+  reg.set_hostname("Node_A");
+  ofa::v1::RegisterWorkerResponse registered;
+  EXPECT_THAT(message(fleet_->RegisterWorker(As(kWorker).get(), reg, &registered)),
+              HasSubstr("hostname"));
+  ofa::v1::HeartbeatRequest beat;
+  beat.set_worker_id("w1");
+  for (int i = 0; i < 300; ++i) beat.add_tasks()->set_task_id("t");
+  ofa::v1::HeartbeatResponse beat_response;
+  EXPECT_THAT(message(fleet_->Heartbeat(As(kWorker).get(), beat, &beat_response)),
+              HasSubstr("tasks: at most 256"));
+}
+
+TEST_F(CoordinatorServiceTest, ListJobsPagesNewestFirst) {
+  ofa::v1::Job job;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Submit(kAlice, Spec(1), &job).ok());
+  ofa::v1::ListJobsRequest request;
+  request.set_page_size(2);
+  std::vector<std::string> ids;
+  for (int page = 0; page < 5; ++page) {
+    ofa::v1::ListJobsResponse response;
+    ASSERT_TRUE(users_->ListJobs(As(kAlice).get(), request, &response).ok());
+    for (const ofa::v1::Job& j : response.jobs()) ids.push_back(j.id());
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  EXPECT_THAT(ids, ::testing::ElementsAre("job-000005", "job-000004", "job-000003", "job-000002",
+                                          "job-000001"));
+}
+
+}  // namespace
+}  // namespace ofa::coordinator

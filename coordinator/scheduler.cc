@@ -1,0 +1,510 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace ofa::coordinator {
+namespace {
+
+using ofa::v1::Job;
+using ofa::v1::JobEvent;
+using ofa::v1::PhaseStatus;
+
+void SetTime(google::protobuf::Timestamp* t, absl::Time time) {
+  const int64_t nanos = absl::ToUnixNanos(time);
+  t->set_seconds(nanos / 1000000000);
+  t->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+absl::Time TimeOf(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+absl::Duration DurationOf(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+bool IsTerminal(ofa::v1::JobState state) {
+  return state == ofa::v1::JOB_STATE_SUCCEEDED || state == ofa::v1::JOB_STATE_FAILED ||
+         state == ofa::v1::JOB_STATE_CANCELLED;
+}
+
+bool IsTerminal(ofa::v1::TaskState state) {
+  return state == ofa::v1::TASK_STATE_SUCCEEDED || state == ofa::v1::TASK_STATE_FAILED ||
+         state == ofa::v1::TASK_STATE_KILLED;
+}
+
+void AddStateEvent(std::vector<JobEvent>& events, ofa::v1::JobState state,
+                   const std::string& reason) {
+  JobEvent& e = events.emplace_back();
+  e.mutable_state_changed()->set_state(state);
+  e.mutable_state_changed()->set_reason(reason);
+}
+
+// Ends the job successfully if no phase is left; phases the service cannot run yet (the
+// specialise phase, issue #8) are marked done with a note saying so.
+void FinishIfNoPhaseLeft(Job& job, std::vector<JobEvent>& events, absl::Time now) {
+  for (PhaseStatus& phase : *job.mutable_phases()) {
+    if (phase.state() == ofa::v1::PHASE_STATE_DONE) continue;
+    if (phase.spec().kind() != ofa::v1::PHASE_KIND_SPECIALIZE) return;
+    phase.set_state(ofa::v1::PHASE_STATE_DONE);
+    phase.set_note("not run: the specialise phase is not implemented yet (issue #8)");
+  }
+  job.set_state(ofa::v1::JOB_STATE_SUCCEEDED);
+  job.clear_current_phase();
+  SetTime(job.mutable_end_time(), now);
+  AddStateEvent(events, job.state(), "all phases done");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Recover(JobStore* store,
+                                                             RendezvousTable* rendezvous,
+                                                             const Options& options,
+                                                             absl::Time now) {
+  std::unique_ptr<Scheduler> scheduler(new Scheduler(store, rendezvous, options));
+  absl::StatusOr<std::vector<Job>> running =
+      store->List({.states = {ofa::v1::JOB_STATE_RUNNING}, .limit = 1 << 30});
+  if (!running.ok()) return running.status();
+  for (const Job& job : *running) {
+    absl::StatusOr<Job> updated = store->Update(
+        job.id(), now, [&](Job& j, std::vector<JobEvent>& events) -> absl::Status {
+          for (PhaseStatus& phase : *j.mutable_phases()) {
+            if (phase.state() != ofa::v1::PHASE_STATE_RUNNING) continue;
+            phase.set_state(ofa::v1::PHASE_STATE_PENDING);
+            phase.set_error(
+                "interrupted by a coordinator restart; resumes from its newest checkpoint");
+            JobEvent& e = events.emplace_back();
+            e.mutable_phase_finished()->set_phase(phase.spec().name());
+            e.mutable_phase_finished()->set_attempt(phase.attempt());
+            e.mutable_phase_finished()->set_state(ofa::v1::PHASE_STATE_PENDING);
+            e.mutable_phase_finished()->set_error(phase.error());
+          }
+          return absl::OkStatus();
+        });
+    if (!updated.ok()) return updated.status();
+  }
+  scheduler->placement_paused_until_ = now + options.lease;
+  return scheduler;
+}
+
+absl::StatusOr<Job> Scheduler::Update(const std::string& job_id, absl::Time now,
+                                      const JobStore::Mutation& mutate) {
+  absl::StatusOr<Job> job = store_->Update(job_id, now, mutate);
+  if (job.ok()) {
+    ++version_;
+    changed_.notify_all();
+  }
+  return job;
+}
+
+absl::StatusOr<Job> Scheduler::Submit(const ofa::v1::JobSpec& spec,
+                                      const std::vector<ofa::v1::PhaseSpec>& phases,
+                                      const std::string& owner, const std::string& request_id,
+                                      absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<Job> job = store_->Create(spec, phases, owner, now, request_id);
+  if (job.ok()) {
+    ++version_;
+    changed_.notify_all();
+  }
+  return job;
+}
+
+absl::StatusOr<Job> Scheduler::GetJob(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_->Get(job_id);
+}
+
+absl::StatusOr<std::vector<Job>> Scheduler::ListJobs(const JobStore::ListFilter& filter) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_->List(filter);
+}
+
+absl::StatusOr<std::vector<JobEvent>> Scheduler::EventsAfter(const std::string& job_id,
+                                                             int64_t after) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_->EventsAfter(job_id, after);
+}
+
+int64_t Scheduler::version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return version_;
+}
+
+void Scheduler::WaitForChange(int64_t seen, absl::Time deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait_until(lock, absl::ToChronoTime(deadline), [&] { return version_ > seen; });
+}
+
+absl::StatusOr<Job> Scheduler::Cancel(const std::string& job_id, const std::string& reason,
+                                      absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<Job> job =
+      Update(job_id, now, [&](Job& j, std::vector<JobEvent>& events) -> absl::Status {
+        if (IsTerminal(j.state())) return absl::OkStatus();
+        j.set_state(ofa::v1::JOB_STATE_CANCELLED);
+        j.set_error(reason.empty() ? "cancelled" : absl::StrCat("cancelled: ", reason));
+        SetTime(j.mutable_end_time(), now);
+        AddStateEvent(events, j.state(), j.error());
+        return absl::OkStatus();
+      });
+  if (!job.ok()) return job;
+  // Its trainers are told to stop in their workers' next heartbeat replies; the slots come
+  // free as each one reports that it ended.
+  auto attempt = attempts_.find(job_id);
+  if (attempt != attempts_.end()) {
+    if (attempt->second.failure.empty()) attempt->second.failure = job->error();
+    for (const std::string& id : attempt->second.task_ids) tasks_[id].cancel = true;
+  }
+  return job;
+}
+
+ofa::v1::RegisterWorkerResponse Scheduler::RegisterWorker(
+    const ofa::v1::RegisterWorkerRequest& request, absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> orphaned;
+  ofa::v1::RegisterWorkerResponse response;
+  response.set_worker_id(fleet_.Register(request, now, &orphaned));
+  // A worker registers again after losing touch; it has stopped what it ran before.
+  for (const std::string& task : orphaned) {
+    EndTask(task, ofa::v1::TASK_STATE_FAILED,
+            absl::StrCat("worker ", request.hostname(), " registered again (it restarted)"), now);
+  }
+  const absl::Duration interval = options_.heartbeat_interval;
+  response.mutable_heartbeat_interval()->set_seconds(absl::ToInt64Seconds(interval));
+  response.mutable_heartbeat_interval()->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(interval) % 1000000000));
+  response.mutable_lease()->set_seconds(absl::ToInt64Seconds(options_.lease));
+  return response;
+}
+
+ofa::v1::HeartbeatResponse Scheduler::Heartbeat(const ofa::v1::HeartbeatRequest& request,
+                                                absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ofa::v1::HeartbeatResponse response;
+  if (!fleet_.Renew(request.worker_id(), request.draining(), now).ok()) {
+    response.set_reregister(true);
+    return response;
+  }
+  for (const ofa::v1::TaskStatus& status : request.tasks()) {
+    auto it = tasks_.find(status.task_id());
+    if (it == tasks_.end() || it->second.slot.worker_id != request.worker_id() ||
+        IsTerminal(it->second.state)) {
+      // Not (or no longer) this worker's: a leftover from before a restart or a failure.
+      response.add_cancel_task_ids(status.task_id());
+      continue;
+    }
+    Task& task = it->second;
+    task.acknowledged = true;
+    if (status.state() == ofa::v1::TASK_STATE_RUNNING) task.state = status.state();
+    auto attempt = attempts_.find(task.assignment.scope().job_id());
+    if (task.assignment.rank() == 0 && attempt != attempts_.end()) {
+      NoteProgress(attempt->second, status, now);
+    }
+  }
+  // What the worker should run or stop. Assignments are repeated until the worker lists
+  // them, so a lost reply loses nothing.
+  const Fleet::Worker* worker = fleet_.Find(request.worker_id());
+  for (const auto& [device, task_id] : worker->slot_task) {
+    if (task_id.empty()) continue;
+    const Task& task = tasks_[task_id];
+    if (task.cancel) {
+      response.add_cancel_task_ids(task_id);
+    } else if (!task.acknowledged) {
+      *response.add_assignments() = task.assignment;
+    }
+  }
+  return response;
+}
+
+void Scheduler::NoteProgress(Attempt& attempt, const ofa::v1::TaskStatus& status,
+                             absl::Time now) {
+  const bool new_checkpoint = !status.latest_checkpoint_id().empty() &&
+                              status.latest_checkpoint_id() != attempt.last_checkpoint;
+  if (!new_checkpoint && now - attempt.last_progress_write < options_.progress_interval) return;
+  if (!status.has_progress() && !new_checkpoint) return;
+  attempt.last_progress_write = now;
+  attempt.last_checkpoint = status.latest_checkpoint_id();
+  const int index = attempt.phase_index;
+  const int number = attempt.number;
+  // A failed write only delays the progress shown; the next heartbeat tries again.
+  (void)Update(attempt.job_id, now, [&](Job& job, std::vector<JobEvent>& events) {
+    PhaseStatus& phase = *job.mutable_phases(index);
+    if (status.has_progress()) {
+      *phase.mutable_progress() = status.progress();
+      JobEvent& e = events.emplace_back();
+      e.mutable_progress()->set_phase(phase.spec().name());
+      *e.mutable_progress()->mutable_progress() = status.progress();
+    }
+    if (new_checkpoint) {
+      ofa::v1::CheckpointInfo* c = events.emplace_back().mutable_checkpoint_saved()->mutable_checkpoint();
+      c->set_id(status.latest_checkpoint_id());
+      c->set_phase(phase.spec().name());
+      c->set_attempt(number);
+      c->set_step(status.progress().step());
+      SetTime(c->mutable_create_time(), now);
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Scheduler::ReportTaskResult(const ofa::v1::ReportTaskResultRequest& request,
+                                         absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tasks_.find(request.task_id());
+  // Unknown: its attempt already ended (e.g. the worker was declared lost); nothing to do.
+  if (it == tasks_.end()) return absl::OkStatus();
+  if (it->second.slot.worker_id != request.worker_id()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "task_id: task ", request.task_id(), " was not assigned to worker ",
+        request.worker_id()));
+  }
+  if (!IsTerminal(request.state())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state: a task result must be SUCCEEDED, FAILED or KILLED, not ",
+        ofa::v1::TaskState_Name(request.state())));
+  }
+  it->second.result = request;
+  std::string why;
+  if (request.state() != ofa::v1::TASK_STATE_SUCCEEDED) {
+    why = absl::StrFormat("rank %d on %s %s (exit code %d)%s%s", it->second.assignment.rank(),
+                          request.worker_id(),
+                          request.state() == ofa::v1::TASK_STATE_KILLED ? "was stopped"
+                                                                        : "failed",
+                          request.exit_code(), request.error().empty() ? "" : ": ",
+                          request.error());
+  }
+  EndTask(request.task_id(), request.state(), why, now);
+  return absl::OkStatus();
+}
+
+void Scheduler::EndTask(const std::string& task_id, ofa::v1::TaskState state,
+                        const std::string& why, absl::Time now) {
+  auto it = tasks_.find(task_id);
+  if (it == tasks_.end() || IsTerminal(it->second.state)) return;
+  Task& task = it->second;
+  task.state = state;
+  task.end = now;
+  fleet_.Release(task.slot, task_id);
+  const std::string job_id = task.assignment.scope().job_id();
+  Attempt& attempt = attempts_[job_id];
+  if (state != ofa::v1::TASK_STATE_SUCCEEDED && attempt.failure.empty()) {
+    // The first failure is the cause; the other ranks are stopped rather than left to
+    // wait out a collective timeout.
+    attempt.failure = why;
+    for (const std::string& other : attempt.task_ids) tasks_[other].cancel = true;
+  }
+  for (const std::string& id : attempt.task_ids) {
+    if (!IsTerminal(tasks_[id].state)) return;
+  }
+  ConcludeAttempt(job_id, now);
+}
+
+void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
+  Attempt attempt = attempts_[job_id];
+  double device_seconds = 0;
+  ofa::v1::ReportTaskResultRequest leader;
+  for (const std::string& id : attempt.task_ids) {
+    const Task& task = tasks_[id];
+    device_seconds += absl::ToDoubleSeconds(task.end - task.start);
+    if (task.assignment.rank() == 0) leader = task.result;
+  }
+  absl::Status written =
+      Update(job_id, now, [&](Job& job, std::vector<JobEvent>& events) -> absl::Status {
+               PhaseStatus& phase = *job.mutable_phases(attempt.phase_index);
+               phase.mutable_carbon()->set_device_seconds(phase.carbon().device_seconds() +
+                                                          device_seconds);
+               job.mutable_carbon()->set_device_seconds(job.carbon().device_seconds() +
+                                                        device_seconds);
+               JobEvent& finished = events.emplace_back();
+               auto* f = finished.mutable_phase_finished();
+               f->set_phase(phase.spec().name());
+               f->set_attempt(attempt.number);
+               SetTime(phase.mutable_end_time(), now);
+               if (attempt.failure.empty()) {
+                 phase.set_state(ofa::v1::PHASE_STATE_DONE);
+                 phase.clear_error();
+                 phase.set_largest_top1(leader.largest_top1());
+                 phase.set_smallest_top1(leader.smallest_top1());
+                 if (leader.has_final_progress()) {
+                   *phase.mutable_progress() = leader.final_progress();
+                 }
+                 f->set_state(phase.state());
+                 if (!IsTerminal(job.state())) FinishIfNoPhaseLeft(job, events, now);
+                 return absl::OkStatus();
+               }
+               phase.set_error(attempt.failure);
+               f->set_error(attempt.failure);
+               if (IsTerminal(job.state())) {  // Cancelled while it ran.
+                 phase.set_state(ofa::v1::PHASE_STATE_FAILED);
+                 f->set_state(phase.state());
+                 return absl::OkStatus();
+               }
+               if (attempt.counts_as_failure) phase.set_failed_attempts(phase.failed_attempts() + 1);
+               const int limit = job.spec().checkpoint().max_phase_attempts() > 0
+                                     ? job.spec().checkpoint().max_phase_attempts()
+                                     : 3;
+               if (phase.failed_attempts() >= limit) {
+                 phase.set_state(ofa::v1::PHASE_STATE_FAILED);
+                 f->set_state(phase.state());
+                 job.set_state(ofa::v1::JOB_STATE_FAILED);
+                 job.clear_current_phase();
+                 job.set_error(absl::StrCat("phase ", phase.spec().name(), " failed ",
+                                            phase.failed_attempts(), " time(s); last: ",
+                                            attempt.failure));
+                 SetTime(job.mutable_end_time(), now);
+                 AddStateEvent(events, job.state(), job.error());
+                 return absl::OkStatus();
+               }
+               // Retried from its newest checkpoint, after a back-off that doubles each time.
+               phase.set_state(ofa::v1::PHASE_STATE_PENDING);
+               f->set_state(phase.state());
+               const absl::Duration first =
+                   job.spec().checkpoint().has_retry_backoff()
+                       ? DurationOf(job.spec().checkpoint().retry_backoff())
+                       : absl::Seconds(10);
+               const absl::Duration backoff =
+                   first * std::pow(2.0, std::max(0, phase.failed_attempts() - 1));
+               SetTime(phase.mutable_retry_time(), now + backoff);
+               return absl::OkStatus();
+             }).status();
+  // The job record is the truth; if it cannot be written the attempt is left to be
+  // concluded again by the next result or lease expiry rather than forgotten.
+  if (!written.ok()) return;
+  for (const std::string& id : attempt.task_ids) tasks_.erase(id);
+  attempts_.erase(job_id);
+  if (rendezvous_ != nullptr) rendezvous_->DropJob(job_id);
+}
+
+absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
+  int index = -1;
+  for (int i = 0; i < job.phases_size(); ++i) {
+    if (job.phases(i).state() != ofa::v1::PHASE_STATE_DONE) {
+      index = i;
+      break;
+    }
+  }
+  if (index < 0 || job.phases(index).spec().kind() == ofa::v1::PHASE_KIND_SPECIALIZE) {
+    return Update(job.id(), now, [&](Job& j, std::vector<JobEvent>& events) {
+             FinishIfNoPhaseLeft(j, events, now);
+             return absl::OkStatus();
+           }).status();
+  }
+  const PhaseStatus& phase = job.phases(index);
+  if (phase.has_retry_time() && TimeOf(phase.retry_time()) > now) return absl::OkStatus();
+
+  const ofa::v1::ResourceSpec& r = job.spec().resources();
+  const int workers = std::max(1, r.workers());
+  const int per_worker = std::max(1, r.devices_per_worker());
+  const ofa::v1::DeviceKind kind =
+      r.device_kind() == ofa::v1::DEVICE_KIND_UNSPECIFIED ? ofa::v1::DEVICE_KIND_CPU
+                                                          : r.device_kind();
+  const int world = workers * per_worker;
+  const int number = phase.attempt() + 1;
+  std::vector<std::string> task_ids;
+  for (int rank = 0; rank < world; ++rank) {
+    task_ids.push_back(absl::StrFormat("%s/%s/a%d/r%d", job.id(), phase.spec().name(), number,
+                                       rank));
+  }
+  std::optional<std::vector<Slot>> slots = fleet_.PlaceGang(kind, workers, per_worker, task_ids);
+  if (!slots.has_value()) return absl::OkStatus();  // Waits for free devices.
+
+  absl::StatusOr<Job> started =
+      Update(job.id(), now, [&](Job& j, std::vector<JobEvent>& events) -> absl::Status {
+        if (j.state() == ofa::v1::JOB_STATE_QUEUED) {
+          j.set_state(ofa::v1::JOB_STATE_RUNNING);
+          SetTime(j.mutable_start_time(), now);
+          AddStateEvent(events, j.state(), absl::StrCat("placed on ", world, " device(s)"));
+        }
+        j.set_current_phase(phase.spec().name());
+        PhaseStatus& p = *j.mutable_phases(index);
+        p.set_state(ofa::v1::PHASE_STATE_RUNNING);
+        p.set_attempt(number);
+        p.clear_retry_time();
+        if (!p.has_start_time()) SetTime(p.mutable_start_time(), now);
+        auto* e = events.emplace_back().mutable_phase_started();
+        e->set_phase(p.spec().name());
+        e->set_attempt(number);
+        e->set_world_size(world);
+        return absl::OkStatus();
+      });
+  if (!started.ok()) {
+    for (size_t i = 0; i < slots->size(); ++i) fleet_.Release((*slots)[i], task_ids[i]);
+    return started.status();
+  }
+  Attempt& attempt = attempts_[job.id()];
+  attempt = Attempt{};
+  attempt.job_id = job.id();
+  attempt.phase_index = index;
+  attempt.number = number;
+  attempt.task_ids = task_ids;
+  attempt.start = now;
+  for (int rank = 0; rank < world; ++rank) {
+    Task& task = tasks_[task_ids[rank]];
+    task = Task{};
+    task.slot = (*slots)[rank];
+    task.start = now;
+    ofa::v1::TaskAssignment& a = task.assignment;
+    a.set_task_id(task_ids[rank]);
+    a.mutable_scope()->set_job_id(job.id());
+    a.mutable_scope()->set_phase(phase.spec().name());
+    a.mutable_scope()->set_attempt(number);
+    a.set_rank(rank);
+    a.set_world_size(world);
+    a.set_device_index(task.slot.device_index);
+    *a.mutable_job_spec() = job.spec();
+    *a.mutable_phase() = phase.spec();
+    a.set_seed(job.spec().seed());
+    a.set_checkpoint_dir(absl::StrCat("jobs/", job.id()));
+    a.set_rendezvous_address(options_.rendezvous_address);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::Tick(absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [worker_id, task_ids] : fleet_.ExpireLeases(now)) {
+    for (const std::string& task : task_ids) {
+      EndTask(task, ofa::v1::TASK_STATE_FAILED,
+              absl::StrCat("worker ", worker_id, " was lost (no heartbeat for ",
+                           absl::FormatDuration(options_.lease), ")"),
+              now);
+    }
+  }
+  // Attempts whose conclusion could not be written yet get another go.
+  std::vector<std::string> unconcluded;
+  for (const auto& [job_id, attempt] : attempts_) {
+    bool ended = true;
+    for (const std::string& id : attempt.task_ids) ended = ended && IsTerminal(tasks_[id].state);
+    if (ended) unconcluded.push_back(job_id);
+  }
+  for (const std::string& job_id : unconcluded) ConcludeAttempt(job_id, now);
+
+  if (now < placement_paused_until_) return absl::OkStatus();
+  absl::StatusOr<std::vector<Job>> jobs = store_->List(
+      {.states = {ofa::v1::JOB_STATE_QUEUED, ofa::v1::JOB_STATE_RUNNING}, .limit = 1000});
+  if (!jobs.ok()) return jobs.status();
+  for (const Job& job : *jobs) {
+    if (attempts_.count(job.id()) > 0) continue;
+    if (absl::Status s = PlaceJob(job, now); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+Scheduler::Stats Scheduler::stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stats s;
+  s.running_attempts = static_cast<int>(attempts_.size());
+  s.workers = fleet_.size();
+  s.free_slots = fleet_.FreeSlots();
+  absl::StatusOr<std::vector<Job>> queued =
+      store_->List({.states = {ofa::v1::JOB_STATE_QUEUED}, .limit = 1 << 30});
+  if (queued.ok()) s.queued_jobs = static_cast<int>(queued->size());
+  return s;
+}
+
+}  // namespace ofa::coordinator

@@ -1,0 +1,139 @@
+#ifndef OFA_COORDINATOR_SCHEDULER_H_
+#define OFA_COORDINATOR_SCHEDULER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "coordinator/fleet.h"
+#include "coordinator/job_store.h"
+#include "coordinator/rendezvous_table.h"
+#include "ofa/v1/job.pb.h"
+#include "ofa/v1/worker_service.pb.h"
+
+namespace ofa::coordinator {
+
+// The coordinator's brain: turns queued jobs into phase attempts, places each attempt as a
+// gang of tasks (one trainer rank per device slot) on the fleet, follows the tasks through
+// the workers' heartbeats and results, and moves jobs through their phases: a failed attempt
+// is retried from the phase's newest checkpoint with exponential back-off until the spec's
+// limit, a cancelled job's tasks are stopped. Job state is durable (JobStore); attempts and
+// tasks live in memory, so after a restart the interrupted phases simply start a new
+// attempt, which resumes from their checkpoints. Thread-safe (one lock; gRPC handlers and
+// the scheduling loop share it).
+class Scheduler {
+ public:
+  struct Options {
+    absl::Duration heartbeat_interval = absl::Seconds(2);
+    // A worker without a heartbeat for this long is lost and its tasks fail.
+    absl::Duration lease = absl::Seconds(10);
+    // Progress of a running phase is written to the job (and its watchers) at most this often.
+    absl::Duration progress_interval = absl::Seconds(2);
+    // Where trainers reach the rendezvous service; empty = the address the worker dialled.
+    std::string rendezvous_address;
+    // The time (tests substitute a clock they advance themselves).
+    std::function<absl::Time()> clock = [] { return absl::Now(); };
+  };
+  struct Stats {
+    int queued_jobs = 0;
+    int running_attempts = 0;
+    int workers = 0;
+    int free_slots = 0;
+  };
+
+  // Recovers from `store`: phases that were running when the coordinator stopped become
+  // pending again (without counting as failed), and nothing is placed for one lease, so
+  // that every live worker has registered again (stopping its old trainers) first.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Recover(JobStore* store,
+                                                           RendezvousTable* rendezvous,
+                                                           const Options& options,
+                                                           absl::Time now);
+
+  // Jobs. `request_id` makes a submission idempotent per owner.
+  absl::StatusOr<ofa::v1::Job> Submit(const ofa::v1::JobSpec& spec,
+                                      const std::vector<ofa::v1::PhaseSpec>& phases,
+                                      const std::string& owner, const std::string& request_id,
+                                      absl::Time now);
+  absl::StatusOr<ofa::v1::Job> GetJob(const std::string& job_id);
+  absl::StatusOr<std::vector<ofa::v1::Job>> ListJobs(const JobStore::ListFilter& filter);
+  absl::StatusOr<ofa::v1::Job> Cancel(const std::string& job_id, const std::string& reason,
+                                      absl::Time now);
+  absl::StatusOr<std::vector<ofa::v1::JobEvent>> EventsAfter(const std::string& job_id,
+                                                             int64_t after);
+  // A number that grows whenever any job changes; WaitForChange(seen, deadline) blocks until
+  // it passes `seen` or the deadline comes. Watchers poll with it instead of spinning.
+  int64_t version() const;
+  void WaitForChange(int64_t seen, absl::Time deadline);
+
+  // Workers.
+  ofa::v1::RegisterWorkerResponse RegisterWorker(const ofa::v1::RegisterWorkerRequest& request,
+                                                 absl::Time now);
+  ofa::v1::HeartbeatResponse Heartbeat(const ofa::v1::HeartbeatRequest& request,
+                                       absl::Time now);
+  absl::Status ReportTaskResult(const ofa::v1::ReportTaskResultRequest& request,
+                                absl::Time now);
+
+  // Options::clock's time: what the RPC handlers pass as `now`.
+  absl::Time Now() const { return options_.clock(); }
+
+  // One round of scheduling: expire leases, place what fits. Call every few hundred ms.
+  absl::Status Tick(absl::Time now);
+  Stats stats();
+
+ private:
+  struct Task {
+    ofa::v1::TaskAssignment assignment;
+    Slot slot;
+    ofa::v1::TaskState state = ofa::v1::TASK_STATE_STARTING;
+    bool acknowledged = false;  // The worker has listed it in a heartbeat.
+    bool cancel = false;        // To be stopped.
+    absl::Time start, end;
+    ofa::v1::ReportTaskResultRequest result;
+  };
+  struct Attempt {
+    std::string job_id;
+    int phase_index = 0;
+    int number = 0;
+    std::vector<std::string> task_ids;  // By rank.
+    std::string failure;                // Why the first task that failed did.
+    bool counts_as_failure = true;
+    absl::Time start;
+    absl::Time last_progress_write = absl::InfinitePast();
+    std::string last_checkpoint;
+  };
+
+  Scheduler(JobStore* store, RendezvousTable* rendezvous, const Options& options)
+      : store_(store), rendezvous_(rendezvous), options_(options), fleet_(options.lease) {}
+
+  // Marks a task ended (idempotent) and concludes its attempt once every task has.
+  void EndTask(const std::string& task_id, ofa::v1::TaskState state, const std::string& why,
+               absl::Time now);
+  void ConcludeAttempt(const std::string& job_id, absl::Time now);
+  absl::Status PlaceJob(const ofa::v1::Job& job, absl::Time now);
+  void NoteProgress(Attempt& attempt, const ofa::v1::TaskStatus& status, absl::Time now);
+  absl::StatusOr<ofa::v1::Job> Update(const std::string& job_id, absl::Time now,
+                                      const JobStore::Mutation& mutate);
+
+  JobStore* store_;
+  RendezvousTable* rendezvous_;
+  Options options_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  int64_t version_ = 0;
+  absl::Time placement_paused_until_ = absl::InfinitePast();
+  Fleet fleet_;
+  std::map<std::string, Task> tasks_;        // By task id.
+  std::map<std::string, Attempt> attempts_;  // By job id: at most one running per job.
+};
+
+}  // namespace ofa::coordinator
+
+#endif  // OFA_COORDINATOR_SCHEDULER_H_
