@@ -1,0 +1,143 @@
+// ofa-worker: the node agent. Registers this machine's device slots with the coordinator and
+// runs the trainer ranks it is assigned.
+//
+//   ofa-worker --coordinator=HOST:PORT --cpu_slots=2 --storage_root=/shared/ofa
+//       [--token_file=worker.token] [--tls_ca=ca.pem]
+//
+// SIGINT/SIGTERM stop its trainers (SIGTERM, then SIGKILL after --stop_grace_s) and report
+// them before exiting; the coordinator retries their phases elsewhere.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "worker/worker_agent.h"
+
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "The coordinator's host:port.");
+ABSL_FLAG(std::string, token_file, "", "File holding this worker's bearer token (role worker).");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle to verify the coordinator's TLS certificate.");
+ABSL_FLAG(std::string, hostname, "", "Node name to register under; default: the host name.");
+ABSL_FLAG(std::string, address, "127.0.0.1",
+          "Address other nodes' trainers reach this node's trainers at.");
+ABSL_FLAG(int, cpu_slots, 1, "CPU device slots to offer (one trainer rank each).");
+ABSL_FLAG(int, threads_per_slot, 0, "Intra-op threads per trainer; 0 = cores / slots.");
+ABSL_FLAG(std::string, trainer, "",
+          "The ofa-trainer binary; default: ofa-trainer next to this binary.");
+ABSL_FLAG(std::string, storage_root, "ofa-storage",
+          "Checkpoints and exports (shared by all workers in a multi-node setup).");
+ABSL_FLAG(std::string, data_root, ".", "Root that relative dataset paths resolve under.");
+ABSL_FLAG(std::string, work_dir, "",
+          "This worker's own files (task specs, logs); default: <storage_root>/workers/<host>.");
+ABSL_FLAG(double, stop_grace_s, 10, "Seconds a trainer has to end after SIGTERM.");
+ABSL_FLAG(double, silence_limit_s, 1800, "Kill a trainer whose progress is silent this long.");
+ABSL_FLAG(int, collective_timeout_s, 60, "Trainers' collective timeout.");
+
+namespace {
+
+std::string DefaultHostname() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  std::string host = absl::AsciiStrToLower(name);
+  for (char& c : host) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '-';
+  }
+  return host.empty() ? "localhost" : host;
+}
+
+absl::Status Run() {
+  ofa::worker::WorkerAgent::Options options;
+  options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  if (!absl::GetFlag(FLAGS_token_file).empty()) {
+    std::ifstream in(absl::GetFlag(FLAGS_token_file));
+    std::stringstream token;
+    token << in.rdbuf();
+    options.token = std::string(absl::StripAsciiWhitespace(token.str()));
+    if (!in || options.token.empty()) {
+      return absl::NotFoundError(absl::StrCat("--token_file=", absl::GetFlag(FLAGS_token_file),
+                                              ": cannot read a token from it"));
+    }
+  }
+  options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
+  options.hostname =
+      absl::GetFlag(FLAGS_hostname).empty() ? DefaultHostname() : absl::GetFlag(FLAGS_hostname);
+  options.address = absl::GetFlag(FLAGS_address);
+  options.cpu_slots = absl::GetFlag(FLAGS_cpu_slots);
+  if (options.cpu_slots < 1 || options.cpu_slots > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cpu_slots=", options.cpu_slots, ": must be between 1 and 64"));
+  }
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  options.threads_per_slot = absl::GetFlag(FLAGS_threads_per_slot) > 0
+                                 ? absl::GetFlag(FLAGS_threads_per_slot)
+                                 : std::max(1, cores / options.cpu_slots);
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  options.trainer_binary = absl::GetFlag(FLAGS_trainer);
+  if (options.trainer_binary.empty()) {
+    options.trainer_binary =
+        (fs::read_symlink("/proc/self/exe", ec).parent_path().parent_path() / "trainer" /
+         "ofa-trainer").string();
+    if (!fs::exists(options.trainer_binary)) {
+      options.trainer_binary =
+          (fs::read_symlink("/proc/self/exe", ec).parent_path() / "ofa-trainer").string();
+    }
+  }
+  if (access(options.trainer_binary.c_str(), X_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat("the trainer binary ", options.trainer_binary,
+                                            " is not executable; pass --trainer=PATH"));
+  }
+  options.storage_root = fs::absolute(absl::GetFlag(FLAGS_storage_root), ec).string();
+  options.data_root = fs::absolute(absl::GetFlag(FLAGS_data_root), ec).string();
+  options.work_dir = absl::GetFlag(FLAGS_work_dir).empty()
+                         ? (fs::path(options.storage_root) / "workers" / options.hostname).string()
+                         : fs::absolute(absl::GetFlag(FLAGS_work_dir), ec).string();
+  fs::create_directories(options.work_dir, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", options.work_dir));
+  options.stop_grace = absl::Seconds(absl::GetFlag(FLAGS_stop_grace_s));
+  options.silence_limit = absl::Seconds(absl::GetFlag(FLAGS_silence_limit_s));
+  options.collective_timeout_s = absl::GetFlag(FLAGS_collective_timeout_s);
+
+  static std::atomic<bool> stop{false};
+  std::thread waiter([] {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    int signal = 0;
+    sigwait(&signals, &signal);
+    stop = true;
+  });
+  waiter.detach();
+  ofa::worker::WorkerAgent agent(options);
+  return agent.Run(stop);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("The ofa-train node agent. --coordinator=HOST:PORT --cpu_slots=N");
+  absl::ParseCommandLine(argc, argv);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (absl::Status s = Run(); !s.ok()) {
+    absl::FPrintF(stderr, "ofa-worker: %s\n", s.ToString());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,47 @@
+#ifndef OFA_WORKER_PROGRESS_FOLLOWER_H_
+#define OFA_WORKER_PROGRESS_FOLLOWER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "ofa/v1/job.pb.h"
+
+namespace ofa::worker {
+
+// Follows a trainer's progress file (JSON lines written by ProgressReporter) as it grows:
+// the latest progress, the latest checkpoint, the end-of-phase accuracies, and when the file
+// last grew (a trainer silent for too long is hung). Lines it cannot parse are skipped; a
+// line still being written is read once it is complete.
+class ProgressFollower {
+ public:
+  explicit ProgressFollower(std::string path) : path_(std::move(path)) {}
+
+  // Reads what was appended since the last call.
+  void Update(absl::Time now);
+
+  bool has_progress() const { return has_progress_; }
+  const ofa::v1::Progress& progress() const { return progress_; }
+  const std::string& latest_checkpoint() const { return latest_checkpoint_; }
+  double largest_top1() const { return largest_top1_; }
+  double smallest_top1() const { return smallest_top1_; }
+  absl::Time last_activity() const { return last_activity_; }
+
+ private:
+  void Parse(const std::string& line);
+
+  std::string path_;
+  int64_t offset_ = 0;
+  std::string partial_;
+  bool has_progress_ = false;
+  ofa::v1::Progress progress_;
+  std::string latest_checkpoint_;
+  double largest_top1_ = 0;
+  double smallest_top1_ = 0;
+  absl::Time last_activity_ = absl::Now();
+};
+
+}  // namespace ofa::worker
+
+#endif  // OFA_WORKER_PROGRESS_FOLLOWER_H_

@@ -1,0 +1,74 @@
+#ifndef OFA_WORKER_WORKER_AGENT_H_
+#define OFA_WORKER_WORKER_AGENT_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "ofa/v1/worker_service.grpc.pb.h"
+#include "worker/progress_follower.h"
+#include "worker/trainer_process.h"
+
+namespace ofa::worker {
+
+// The node agent: registers this machine's device slots with the coordinator, heartbeats,
+// starts one ofa-trainer process per assigned task, supervises it (exit status, silence),
+// forwards its progress, stops it on cancellation (SIGTERM, SIGKILL after a grace period),
+// and reports how it ended. Results that cannot be delivered (coordinator down) are kept
+// and sent again; after a coordinator restart the agent stops its trainers and registers
+// again (the coordinator resumes their phases from checkpoints).
+class WorkerAgent {
+ public:
+  struct Options {
+    std::string coordinator;  // host:port.
+    std::string token;        // Worker-role bearer token; empty if auth is off.
+    std::string tls_ca_file;  // Empty = plaintext.
+    std::string hostname;
+    std::string address = "127.0.0.1";  // Where other nodes' trainers reach this one.
+    int cpu_slots = 1;
+    int threads_per_slot = 1;
+    std::string trainer_binary;
+    std::string storage_root;  // Shared with every worker: checkpoints and exports.
+    std::string data_root;     // Data sets (relative dataset roots resolve under it).
+    std::string work_dir;      // This worker's own files: spec copies, logs, progress.
+    absl::Duration stop_grace = absl::Seconds(10);
+    // A trainer whose progress file has not grown for this long is hung and is killed.
+    absl::Duration silence_limit = absl::Minutes(30);
+    int collective_timeout_s = 60;
+  };
+
+  explicit WorkerAgent(Options options);
+  // Runs until `stop` is set; then stops its trainers and returns.
+  absl::Status Run(const std::atomic<bool>& stop);
+
+ private:
+  struct Task {
+    ofa::v1::TaskAssignment assignment;
+    std::unique_ptr<TrainerProcess> process;
+    std::unique_ptr<ProgressFollower> progress;
+    bool cancelled = false;
+  };
+
+  absl::Status Register();
+  absl::Status HeartbeatOnce(absl::Time now);
+  void StartTask(const ofa::v1::TaskAssignment& assignment, absl::Time now);
+  void Supervise(absl::Time now);
+  void SendResults();
+  void StopAll(absl::Duration grace);
+  void PrepareContext(grpc::ClientContext& context, absl::Duration deadline) const;
+
+  Options options_;
+  std::unique_ptr<ofa::v1::WorkerService::Stub> stub_;
+  std::string worker_id_;
+  absl::Duration heartbeat_interval_ = absl::Seconds(2);
+  std::map<std::string, Task> tasks_;                        // Running, by task id.
+  std::vector<ofa::v1::ReportTaskResultRequest> unreported_;  // Ended, not yet delivered.
+};
+
+}  // namespace ofa::worker
+
+#endif  // OFA_WORKER_WORKER_AGENT_H_
