@@ -352,6 +352,21 @@ TEST_F(CoordinatorServiceTest, InvalidRequestsNameTheField) {
               HasSubstr("tasks: at most 256"));
 }
 
+TEST_F(CoordinatorServiceTest, AFloodingUserIsThrottledWithoutHarmingOthers) {
+  const std::string a = Register("node-a");
+  int refused = 0;
+  for (int i = 0; i < 400; ++i) {
+    ofa::v1::ListJobsRequest request;
+    ofa::v1::ListJobsResponse response;
+    grpc::Status s = users_->ListJobs(As(kBob).get(), request, &response);
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++refused;
+  }
+  EXPECT_GT(refused, 100);  // 50/s with bursts of 200: most of a 400-call burst is refused.
+  ofa::v1::Job job;
+  EXPECT_TRUE(Submit(kAlice, Spec(1), &job).ok()) << "another user is still served";
+  EXPECT_FALSE(Beat(a).reregister()) << "workers are still served";
+}
+
 TEST_F(CoordinatorServiceTest, ListJobsPagesNewestFirst) {
   ofa::v1::Job job;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(Submit(kAlice, Spec(1), &job).ok());

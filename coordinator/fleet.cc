@@ -93,12 +93,4 @@ const Fleet::Worker* Fleet::Find(const std::string& worker_id) const {
   return it == workers_.end() ? nullptr : &it->second;
 }
 
-int Fleet::FreeSlots() const {
-  int free = 0;
-  for (const auto& [id, worker] : workers_) {
-    for (const auto& [device, task] : worker.slot_task) free += task.empty() ? 1 : 0;
-  }
-  return free;
-}
-
 }  // namespace ofa::coordinator

@@ -54,8 +54,6 @@ class Fleet {
   void Release(const Slot& slot, const std::string& task_id);
 
   const Worker* Find(const std::string& worker_id) const;
-  int size() const { return static_cast<int>(workers_.size()); }
-  int FreeSlots() const;
   absl::Duration lease() const { return lease_; }
 
  private:

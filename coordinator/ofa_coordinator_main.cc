@@ -49,6 +49,9 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle: when set, clients must present a certificate it signed (mutual TLS).");
 ABSL_FLAG(double, heartbeat_interval_s, 2, "Interval workers are told to heartbeat at.");
 ABSL_FLAG(double, lease_s, 10, "A worker silent for this long is lost; its tasks are retried.");
+ABSL_FLAG(double, user_calls_per_second, 50,
+          "Calls each user (token, or address without tokens) may make per second on average; "
+          "more are refused with RESOURCE_EXHAUSTED.");
 ABSL_FLAG(std::string, rendezvous_address, "",
           "Address trainers reach this coordinator at; default: the one each worker dialled.");
 
@@ -124,7 +127,8 @@ absl::Status Run() {
       ofa::coordinator::Scheduler::Recover(store->get(), &rendezvous, options, absl::Now());
   if (!scheduler.ok()) return scheduler.status();
 
-  ofa::coordinator::TrainingServiceImpl training(**scheduler, *auth);
+  ofa::coordinator::TrainingServiceImpl training(**scheduler, *auth,
+                                                 absl::GetFlag(FLAGS_user_calls_per_second));
   ofa::coordinator::WorkerServiceImpl workers(rendezvous, scheduler->get(), *auth);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 
 namespace ofa::coordinator {
@@ -245,7 +247,9 @@ void Scheduler::NoteProgress(Attempt& attempt, const ofa::v1::TaskStatus& status
       c->set_id(status.latest_checkpoint_id());
       c->set_phase(phase.spec().name());
       c->set_attempt(number);
-      c->set_step(status.progress().step());
+      // Periodic checkpoints are named after their step ("step-0000000152").
+      int64_t step = 0;
+      if (absl::SimpleAtoi(absl::StripPrefix(c->id(), "step-"), &step)) c->set_step(step);
       SetTime(c->mutable_create_time(), now);
     }
     return absl::OkStatus();
@@ -493,18 +497,6 @@ absl::Status Scheduler::Tick(absl::Time now) {
     if (absl::Status s = PlaceJob(job, now); !s.ok()) return s;
   }
   return absl::OkStatus();
-}
-
-Scheduler::Stats Scheduler::stats() {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stats s;
-  s.running_attempts = static_cast<int>(attempts_.size());
-  s.workers = fleet_.size();
-  s.free_slots = fleet_.FreeSlots();
-  absl::StatusOr<std::vector<Job>> queued =
-      store_->List({.states = {ofa::v1::JOB_STATE_QUEUED}, .limit = 1 << 30});
-  if (queued.ok()) s.queued_jobs = static_cast<int>(queued->size());
-  return s;
 }
 
 }  // namespace ofa::coordinator

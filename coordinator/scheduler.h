@@ -42,12 +42,6 @@ class Scheduler {
     // The time (tests substitute a clock they advance themselves).
     std::function<absl::Time()> clock = [] { return absl::Now(); };
   };
-  struct Stats {
-    int queued_jobs = 0;
-    int running_attempts = 0;
-    int workers = 0;
-    int free_slots = 0;
-  };
 
   // Recovers from `store`: phases that were running when the coordinator stopped become
   // pending again (without counting as failed), and nothing is placed for one lease, so
@@ -86,7 +80,6 @@ class Scheduler {
 
   // One round of scheduling: expire leases, place what fits. Call every few hundred ms.
   absl::Status Tick(absl::Time now);
-  Stats stats();
 
  private:
   struct Task {

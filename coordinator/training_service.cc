@@ -42,9 +42,22 @@ bool IsTerminal(ofa::v1::JobState s) {
 
 }  // namespace
 
+absl::StatusOr<Caller> TrainingServiceImpl::CheckUser(const grpc::ServerContext& context) {
+  absl::StatusOr<Caller> caller = auth_.Check(context, kUsers);
+  if (!caller.ok()) return caller;
+  // Without authentication every caller is "local": limit by address instead.
+  const std::string key = auth_.open() ? context.peer().substr(0, context.peer().rfind(':'))
+                                       : caller->name;
+  if (!limiter_.Allow(key, absl::Now())) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many requests from ", key, "; slow down and retry"));
+  }
+  return caller;
+}
+
 absl::StatusOr<Job> TrainingServiceImpl::VisibleJob(const grpc::ServerContext& context,
                                                     const std::string& job_id) {
-  absl::StatusOr<Caller> caller = auth_.Check(context, kUsers);
+  absl::StatusOr<Caller> caller = CheckUser(context);
   if (!caller.ok()) return caller.status();
   if (absl::Status s = CheckJobId(job_id); !s.ok()) return s;
   absl::StatusOr<Job> job = scheduler_.GetJob(job_id);
@@ -58,7 +71,7 @@ absl::StatusOr<Job> TrainingServiceImpl::VisibleJob(const grpc::ServerContext& c
 grpc::Status TrainingServiceImpl::SubmitJob(grpc::ServerContext* context,
                                             const ofa::v1::SubmitJobRequest* request,
                                             ofa::v1::SubmitJobResponse* response) {
-  absl::StatusOr<Caller> caller = auth_.Check(*context, kUsers);
+  absl::StatusOr<Caller> caller = CheckUser(*context);
   if (!caller.ok()) return ToGrpc(caller.status());
   if (absl::Status s = CheckRequestId(request->request_id()); !s.ok()) return ToGrpc(s);
   if (!request->has_spec()) return ToGrpc(absl::InvalidArgumentError("spec: is required"));
@@ -99,7 +112,7 @@ grpc::Status TrainingServiceImpl::GetJob(grpc::ServerContext* context,
 grpc::Status TrainingServiceImpl::ListJobs(grpc::ServerContext* context,
                                            const ofa::v1::ListJobsRequest* request,
                                            ofa::v1::ListJobsResponse* response) {
-  absl::StatusOr<Caller> caller = auth_.Check(*context, kUsers);
+  absl::StatusOr<Caller> caller = CheckUser(*context);
   if (!caller.ok()) return ToGrpc(caller.status());
   JobStore::ListFilter filter;
   filter.newest_first = true;

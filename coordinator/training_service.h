@@ -2,6 +2,7 @@
 #define OFA_COORDINATOR_TRAINING_SERVICE_H_
 
 #include "coordinator/auth.h"
+#include "coordinator/rate_limiter.h"
 #include "coordinator/scheduler.h"
 #include "ofa/v1/training_service.grpc.pb.h"
 
@@ -12,8 +13,10 @@ namespace ofa::coordinator {
 // rest to the Scheduler.
 class TrainingServiceImpl final : public ofa::v1::TrainingService::Service {
  public:
-  TrainingServiceImpl(Scheduler& scheduler, const Authenticator& auth)
-      : scheduler_(scheduler), auth_(auth) {}
+  // Each caller may make `calls_per_second` calls on average (bursts of 4x).
+  TrainingServiceImpl(Scheduler& scheduler, const Authenticator& auth,
+                      double calls_per_second = 50)
+      : scheduler_(scheduler), auth_(auth), limiter_(calls_per_second, 4 * calls_per_second) {}
 
   grpc::Status SubmitJob(grpc::ServerContext* context, const ofa::v1::SubmitJobRequest* request,
                          ofa::v1::SubmitJobResponse* response) override;
@@ -35,6 +38,8 @@ class TrainingServiceImpl final : public ofa::v1::TrainingService::Service {
                          ofa::v1::Subnet* response) override;
 
  private:
+  // The caller, if its token is valid, its role a user's and its rate within the limit.
+  absl::StatusOr<Caller> CheckUser(const grpc::ServerContext& context);
   // The job if the caller may see it (NOT_FOUND otherwise: another tenant's job ids are not
   // confirmed to exist).
   absl::StatusOr<ofa::v1::Job> VisibleJob(const grpc::ServerContext& context,
@@ -42,6 +47,7 @@ class TrainingServiceImpl final : public ofa::v1::TrainingService::Service {
 
   Scheduler& scheduler_;
   const Authenticator& auth_;
+  RateLimiter limiter_;
 };
 
 }  // namespace ofa::coordinator

@@ -198,7 +198,7 @@ absl::Status Watch(Client& client, const std::string& job_id, int* exit_code) {
                    f.error().empty() ? "" : absl::StrCat(": ", f.error().substr(0, 600)));
     } else if (event.has_checkpoint_saved()) {
       const auto& c = event.checkpoint_saved().checkpoint();
-      absl::PrintF("%s phase %s: checkpoint %s at step %d\n", when, c.phase(), c.id(), c.step());
+      absl::PrintF("%s phase %s: checkpoint %s\n", when, c.phase(), c.id());
     }
     std::fflush(stdout);
   }

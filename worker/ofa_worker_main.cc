@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "worker/nvml_devices.h"
 #include "worker/worker_agent.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "The coordinator's host:port.");
@@ -32,6 +33,9 @@ ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle to verify the coordinator's TL
 ABSL_FLAG(std::string, hostname, "", "Node name to register under; default: the host name.");
 ABSL_FLAG(std::string, address, "127.0.0.1",
           "Address other nodes' trainers reach this node's trainers at.");
+ABSL_FLAG(std::string, gpus, "auto",
+          "auto: offer the node's NVIDIA GPUs (found through NVML) if it has any, else CPU "
+          "slots; none: CPU slots only.");
 ABSL_FLAG(int, cpu_slots, 1, "CPU device slots to offer (one trainer rank each).");
 ABSL_FLAG(int, threads_per_slot, 0, "Intra-op threads per trainer; 0 = cores / slots.");
 ABSL_FLAG(std::string, trainer, "",
@@ -74,15 +78,36 @@ absl::Status Run() {
   options.hostname =
       absl::GetFlag(FLAGS_hostname).empty() ? DefaultHostname() : absl::GetFlag(FLAGS_hostname);
   options.address = absl::GetFlag(FLAGS_address);
-  options.cpu_slots = absl::GetFlag(FLAGS_cpu_slots);
-  if (options.cpu_slots < 1 || options.cpu_slots > 64) {
+  const int cpu_slots = absl::GetFlag(FLAGS_cpu_slots);
+  if (cpu_slots < 1 || cpu_slots > 64) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--cpu_slots=", options.cpu_slots, ": must be between 1 and 64"));
+        absl::StrCat("--cpu_slots=", cpu_slots, ": must be between 1 and 64"));
   }
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   options.threads_per_slot = absl::GetFlag(FLAGS_threads_per_slot) > 0
                                  ? absl::GetFlag(FLAGS_threads_per_slot)
-                                 : std::max(1, cores / options.cpu_slots);
+                                 : std::max(1, cores / cpu_slots);
+  const std::string gpus = absl::GetFlag(FLAGS_gpus);
+  if (gpus != "auto" && gpus != "none") {
+    return absl::InvalidArgumentError(absl::StrCat("--gpus=", gpus, ": auto or none"));
+  }
+  if (gpus == "auto") {
+    absl::StatusOr<std::vector<ofa::v1::Device>> found = ofa::worker::DiscoverNvidiaGpus();
+    if (found.ok()) {
+      options.devices = *std::move(found);
+    } else {
+      absl::FPrintF(stderr, "ofa-worker: no GPUs offered (%s); offering %d CPU slot(s)\n",
+                    found.status().message(), cpu_slots);
+    }
+  }
+  if (options.devices.empty()) {
+    for (int i = 0; i < cpu_slots; ++i) {
+      ofa::v1::Device& d = options.devices.emplace_back();
+      d.set_index(i);
+      d.set_kind(ofa::v1::DEVICE_KIND_CPU);
+      d.set_name(absl::StrFormat("cpu slot (%d thread(s))", options.threads_per_slot));
+    }
+  }
   namespace fs = std::filesystem;
   std::error_code ec;
   options.trainer_binary = absl::GetFlag(FLAGS_trainer);

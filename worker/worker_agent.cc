@@ -64,12 +64,7 @@ absl::Status WorkerAgent::Register() {
   request.set_hostname(options_.hostname);
   request.set_address(options_.address);
   request.set_version("ofa-worker 0.1");
-  for (int i = 0; i < options_.cpu_slots; ++i) {
-    ofa::v1::Device* d = request.add_devices();
-    d->set_index(i);
-    d->set_kind(ofa::v1::DEVICE_KIND_CPU);
-    d->set_name(absl::StrFormat("cpu slot (%d thread(s))", options_.threads_per_slot));
-  }
+  for (const ofa::v1::Device& device : options_.devices) *request.add_devices() = device;
   grpc::ClientContext context;
   PrepareContext(context, absl::Seconds(10));
   ofa::v1::RegisterWorkerResponse response;
@@ -82,8 +77,8 @@ absl::Status WorkerAgent::Register() {
   heartbeat_interval_ = absl::Seconds(response.heartbeat_interval().seconds()) +
                         absl::Nanoseconds(response.heartbeat_interval().nanos());
   if (heartbeat_interval_ <= absl::ZeroDuration()) heartbeat_interval_ = absl::Seconds(2);
-  Log(absl::StrCat("registered as ", worker_id_, " with ", options_.cpu_slots,
-                   " CPU slot(s); heartbeat every ", absl::FormatDuration(heartbeat_interval_)));
+  Log(absl::StrCat("registered as ", worker_id_, " with ", options_.devices.size(),
+                   " device(s); heartbeat every ", absl::FormatDuration(heartbeat_interval_)));
   return absl::OkStatus();
 }
 

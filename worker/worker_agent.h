@@ -29,7 +29,8 @@ class WorkerAgent {
     std::string tls_ca_file;  // Empty = plaintext.
     std::string hostname;
     std::string address = "127.0.0.1";  // Where other nodes' trainers reach this one.
-    int cpu_slots = 1;
+    // What the node offers: its GPUs, or CPU slots (DEVICE_KIND_CPU, index = slot number).
+    std::vector<ofa::v1::Device> devices;
     int threads_per_slot = 1;
     std::string trainer_binary;
     std::string storage_root;  // Shared with every worker: checkpoints and exports.
