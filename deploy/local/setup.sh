@@ -15,8 +15,8 @@ PACKAGES=(
   prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev
   # checksums (SHA-256) and JPEG decoding for image-folder data sets
   libssl-dev libjpeg-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and benchmarks (openssl makes the TLS test's certificates)
+  libgtest-dev libgmock-dev libbenchmark-dev openssl
   # the real data set and a real Prometheus server for dashboard tests
   dataset-fashion-mnist prometheus
 )
