@@ -1,5 +1,7 @@
 #include "coordinator/auth.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -9,7 +11,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include <openssl/crypto.h>
 
 namespace ofa::coordinator {
 
@@ -37,9 +38,8 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::FromFile(const std
     std::vector<std::string> fields = absl::StrSplit(content, ' ', absl::SkipWhitespace());
     const std::string where = absl::StrCat(path, ":", number, ": ");
     if (fields.size() != 3) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, "expected \"<token> <role> <name>\", got ", fields.size(),
-                       " field(s)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, "expected \"<token> <role> <name>\", got ", fields.size(), " field(s)"));
     }
     Caller caller{fields[2], Role::kAdmin};
     if (fields[1] == "submitter") {
@@ -47,8 +47,8 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::FromFile(const std
     } else if (fields[1] == "worker") {
       caller.role = Role::kWorker;
     } else if (fields[1] != "admin") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, "unknown role \"", fields[1], "\" (admin, submitter or worker)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "unknown role \"", fields[1], "\" (admin, submitter or worker)"));
     }
     if (fields[0].size() < 16) {
       return absl::InvalidArgumentError(
@@ -95,9 +95,9 @@ absl::StatusOr<Caller> Authenticator::Check(const grpc::ServerContext& context,
   if (std::find(allowed.begin(), allowed.end(), found->role) == allowed.end()) {
     std::vector<std::string> names;
     for (Role r : allowed) names.push_back(RoleName(r));
-    return absl::PermissionDeniedError(absl::StrCat(
-        "role ", RoleName(found->role), " (", found->name, ") may not call this method; it needs ",
-        absl::StrJoin(names, " or ")));
+    return absl::PermissionDeniedError(
+        absl::StrCat("role ", RoleName(found->role), " (", found->name,
+                     ") may not call this method; it needs ", absl::StrJoin(names, " or ")));
   }
   return *found;
 }

@@ -1,12 +1,12 @@
 #ifndef OFA_COORDINATOR_AUTH_H_
 #define OFA_COORDINATOR_AUTH_H_
 
+#include <grpcpp/server_context.h>
+
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/server_context.h>
 
 #include "absl/status/statusor.h"
 

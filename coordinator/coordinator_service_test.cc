@@ -2,12 +2,12 @@
 // this test playing the workers through the same RPCs ofa-worker uses: placement as a gang,
 // retries with back-off up to the limit, cancellation, lost workers, restart recovery,
 // authentication and request validation.
+#include <grpcpp/grpcpp.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
-
-#include <grpcpp/grpcpp.h>
 
 #include "coordinator/auth.h"
 #include "coordinator/job_store.h"
@@ -60,8 +60,8 @@ class CoordinatorServiceTest : public ::testing::Test {
     builder.RegisterService(training_.get());
     builder.RegisterService(workers_.get());
     server_ = builder.BuildAndStart();
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                       grpc::InsecureChannelCredentials());
+    auto channel =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
     users_ = ofa::v1::TrainingService::NewStub(channel);
     fleet_ = ofa::v1::WorkerService::NewStub(channel);
   }
@@ -94,8 +94,8 @@ class CoordinatorServiceTest : public ::testing::Test {
     return spec;
   }
 
-  grpc::Status Submit(const std::string& token, const ofa::v1::JobSpec& spec,
-                      ofa::v1::Job* job, const std::string& request_id = "") {
+  grpc::Status Submit(const std::string& token, const ofa::v1::JobSpec& spec, ofa::v1::Job* job,
+                      const std::string& request_id = "") {
     ofa::v1::SubmitJobRequest request;
     *request.mutable_spec() = spec;
     request.set_request_id(request_id);

@@ -38,8 +38,7 @@ absl::Status Fleet::Renew(const std::string& worker_id, bool draining, absl::Tim
   return absl::OkStatus();
 }
 
-std::vector<std::pair<std::string, std::vector<std::string>>> Fleet::ExpireLeases(
-    absl::Time now) {
+std::vector<std::pair<std::string, std::vector<std::string>>> Fleet::ExpireLeases(absl::Time now) {
   std::vector<std::pair<std::string, std::vector<std::string>>> lost;
   for (auto it = workers_.begin(); it != workers_.end();) {
     if (it->second.lease_expiry > now) {

@@ -8,6 +8,10 @@
 // Killing it (even with -9) loses nothing submitted: started again on the same --state_dir,
 // it lets the workers register again and resumes the interrupted phases from their newest
 // checkpoints.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
 #include <signal.h>
 
 #include <atomic>
@@ -17,11 +21,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/security/server_credentials.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -97,8 +96,9 @@ absl::Status Run() {
   std::unique_ptr<ofa::coordinator::Authenticator> auth;
   if (absl::GetFlag(FLAGS_tokens_file).empty()) {
     auth = ofa::coordinator::Authenticator::Open();
-    absl::FPrintF(stderr, "ofa-coordinator: no --tokens_file: authentication is OFF (every "
-                          "caller is admin); use it only on a single machine\n");
+    absl::FPrintF(stderr,
+                  "ofa-coordinator: no --tokens_file: authentication is OFF (every "
+                  "caller is admin); use it only on a single machine\n");
   } else {
     absl::StatusOr<std::unique_ptr<ofa::coordinator::Authenticator>> loaded =
         ofa::coordinator::Authenticator::FromFile(absl::GetFlag(FLAGS_tokens_file));

@@ -5,8 +5,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 
 namespace ofa::coordinator {
 namespace {
@@ -64,16 +64,16 @@ void FinishIfNoPhaseLeft(Job& job, std::vector<JobEvent>& events, absl::Time now
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Recover(JobStore* store,
-                                                             RendezvousTable* rendezvous,
-                                                             const Options& options,
-                                                             absl::Time now) {
+                                                              RendezvousTable* rendezvous,
+                                                              const Options& options,
+                                                              absl::Time now) {
   std::unique_ptr<Scheduler> scheduler(new Scheduler(store, rendezvous, options));
   absl::StatusOr<std::vector<Job>> running =
       store->List({.states = {ofa::v1::JOB_STATE_RUNNING}, .limit = 1 << 30});
   if (!running.ok()) return running.status();
   for (const Job& job : *running) {
-    absl::StatusOr<Job> updated = store->Update(
-        job.id(), now, [&](Job& j, std::vector<JobEvent>& events) -> absl::Status {
+    absl::StatusOr<Job> updated =
+        store->Update(job.id(), now, [&](Job& j, std::vector<JobEvent>& events) -> absl::Status {
           for (PhaseStatus& phase : *j.mutable_phases()) {
             if (phase.state() != ofa::v1::PHASE_STATE_RUNNING) continue;
             phase.set_state(ofa::v1::PHASE_STATE_PENDING);
@@ -223,8 +223,7 @@ ofa::v1::HeartbeatResponse Scheduler::Heartbeat(const ofa::v1::HeartbeatRequest&
   return response;
 }
 
-void Scheduler::NoteProgress(Attempt& attempt, const ofa::v1::TaskStatus& status,
-                             absl::Time now) {
+void Scheduler::NoteProgress(Attempt& attempt, const ofa::v1::TaskStatus& status, absl::Time now) {
   const bool new_checkpoint = !status.latest_checkpoint_id().empty() &&
                               status.latest_checkpoint_id() != attempt.last_checkpoint;
   if (!new_checkpoint && now - attempt.last_progress_write < options_.progress_interval) return;
@@ -243,7 +242,8 @@ void Scheduler::NoteProgress(Attempt& attempt, const ofa::v1::TaskStatus& status
       *e.mutable_progress()->mutable_progress() = status.progress();
     }
     if (new_checkpoint) {
-      ofa::v1::CheckpointInfo* c = events.emplace_back().mutable_checkpoint_saved()->mutable_checkpoint();
+      ofa::v1::CheckpointInfo* c =
+          events.emplace_back().mutable_checkpoint_saved()->mutable_checkpoint();
       c->set_id(status.latest_checkpoint_id());
       c->set_phase(phase.spec().name());
       c->set_attempt(number);
@@ -264,23 +264,20 @@ absl::Status Scheduler::ReportTaskResult(const ofa::v1::ReportTaskResultRequest&
   if (it == tasks_.end()) return absl::OkStatus();
   if (it->second.slot.worker_id != request.worker_id()) {
     return absl::PermissionDeniedError(absl::StrCat(
-        "task_id: task ", request.task_id(), " was not assigned to worker ",
-        request.worker_id()));
+        "task_id: task ", request.task_id(), " was not assigned to worker ", request.worker_id()));
   }
   if (!IsTerminal(request.state())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "state: a task result must be SUCCEEDED, FAILED or KILLED, not ",
-        ofa::v1::TaskState_Name(request.state())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("state: a task result must be SUCCEEDED, FAILED or KILLED, not ",
+                     ofa::v1::TaskState_Name(request.state())));
   }
   it->second.result = request;
   std::string why;
   if (request.state() != ofa::v1::TASK_STATE_SUCCEEDED) {
-    why = absl::StrFormat("rank %d on %s %s (exit code %d)%s%s", it->second.assignment.rank(),
-                          request.worker_id(),
-                          request.state() == ofa::v1::TASK_STATE_KILLED ? "was stopped"
-                                                                        : "failed",
-                          request.exit_code(), request.error().empty() ? "" : ": ",
-                          request.error());
+    why = absl::StrFormat(
+        "rank %d on %s %s (exit code %d)%s%s", it->second.assignment.rank(), request.worker_id(),
+        request.state() == ofa::v1::TASK_STATE_KILLED ? "was stopped" : "failed",
+        request.exit_code(), request.error().empty() ? "" : ": ", request.error());
   }
   EndTask(request.task_id(), request.state(), why, now);
   return absl::OkStatus();
@@ -319,63 +316,60 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
   }
   absl::Status written =
       Update(job_id, now, [&](Job& job, std::vector<JobEvent>& events) -> absl::Status {
-               PhaseStatus& phase = *job.mutable_phases(attempt.phase_index);
-               phase.mutable_carbon()->set_device_seconds(phase.carbon().device_seconds() +
-                                                          device_seconds);
-               job.mutable_carbon()->set_device_seconds(job.carbon().device_seconds() +
-                                                        device_seconds);
-               JobEvent& finished = events.emplace_back();
-               auto* f = finished.mutable_phase_finished();
-               f->set_phase(phase.spec().name());
-               f->set_attempt(attempt.number);
-               SetTime(phase.mutable_end_time(), now);
-               if (attempt.failure.empty()) {
-                 phase.set_state(ofa::v1::PHASE_STATE_DONE);
-                 phase.clear_error();
-                 phase.set_largest_top1(leader.largest_top1());
-                 phase.set_smallest_top1(leader.smallest_top1());
-                 if (leader.has_final_progress()) {
-                   *phase.mutable_progress() = leader.final_progress();
-                 }
-                 f->set_state(phase.state());
-                 if (!IsTerminal(job.state())) FinishIfNoPhaseLeft(job, events, now);
-                 return absl::OkStatus();
-               }
-               phase.set_error(attempt.failure);
-               f->set_error(attempt.failure);
-               if (IsTerminal(job.state())) {  // Cancelled while it ran.
-                 phase.set_state(ofa::v1::PHASE_STATE_FAILED);
-                 f->set_state(phase.state());
-                 return absl::OkStatus();
-               }
-               if (attempt.counts_as_failure) phase.set_failed_attempts(phase.failed_attempts() + 1);
-               const int limit = job.spec().checkpoint().max_phase_attempts() > 0
-                                     ? job.spec().checkpoint().max_phase_attempts()
-                                     : 3;
-               if (phase.failed_attempts() >= limit) {
-                 phase.set_state(ofa::v1::PHASE_STATE_FAILED);
-                 f->set_state(phase.state());
-                 job.set_state(ofa::v1::JOB_STATE_FAILED);
-                 job.clear_current_phase();
-                 job.set_error(absl::StrCat("phase ", phase.spec().name(), " failed ",
-                                            phase.failed_attempts(), " time(s); last: ",
-                                            attempt.failure));
-                 SetTime(job.mutable_end_time(), now);
-                 AddStateEvent(events, job.state(), job.error());
-                 return absl::OkStatus();
-               }
-               // Retried from its newest checkpoint, after a back-off that doubles each time.
-               phase.set_state(ofa::v1::PHASE_STATE_PENDING);
-               f->set_state(phase.state());
-               const absl::Duration first =
-                   job.spec().checkpoint().has_retry_backoff()
-                       ? DurationOf(job.spec().checkpoint().retry_backoff())
-                       : absl::Seconds(10);
-               const absl::Duration backoff =
-                   first * std::pow(2.0, std::max(0, phase.failed_attempts() - 1));
-               SetTime(phase.mutable_retry_time(), now + backoff);
-               return absl::OkStatus();
-             }).status();
+        PhaseStatus& phase = *job.mutable_phases(attempt.phase_index);
+        phase.mutable_carbon()->set_device_seconds(phase.carbon().device_seconds() +
+                                                   device_seconds);
+        job.mutable_carbon()->set_device_seconds(job.carbon().device_seconds() + device_seconds);
+        JobEvent& finished = events.emplace_back();
+        auto* f = finished.mutable_phase_finished();
+        f->set_phase(phase.spec().name());
+        f->set_attempt(attempt.number);
+        SetTime(phase.mutable_end_time(), now);
+        if (attempt.failure.empty()) {
+          phase.set_state(ofa::v1::PHASE_STATE_DONE);
+          phase.clear_error();
+          phase.set_largest_top1(leader.largest_top1());
+          phase.set_smallest_top1(leader.smallest_top1());
+          if (leader.has_final_progress()) {
+            *phase.mutable_progress() = leader.final_progress();
+          }
+          f->set_state(phase.state());
+          if (!IsTerminal(job.state())) FinishIfNoPhaseLeft(job, events, now);
+          return absl::OkStatus();
+        }
+        phase.set_error(attempt.failure);
+        f->set_error(attempt.failure);
+        if (IsTerminal(job.state())) {  // Cancelled while it ran.
+          phase.set_state(ofa::v1::PHASE_STATE_FAILED);
+          f->set_state(phase.state());
+          return absl::OkStatus();
+        }
+        phase.set_failed_attempts(phase.failed_attempts() + 1);
+        const int limit = job.spec().checkpoint().max_phase_attempts() > 0
+                              ? job.spec().checkpoint().max_phase_attempts()
+                              : 3;
+        if (phase.failed_attempts() >= limit) {
+          phase.set_state(ofa::v1::PHASE_STATE_FAILED);
+          f->set_state(phase.state());
+          job.set_state(ofa::v1::JOB_STATE_FAILED);
+          job.clear_current_phase();
+          job.set_error(absl::StrCat("phase ", phase.spec().name(), " failed ",
+                                     phase.failed_attempts(), " time(s); last: ", attempt.failure));
+          SetTime(job.mutable_end_time(), now);
+          AddStateEvent(events, job.state(), job.error());
+          return absl::OkStatus();
+        }
+        // Retried from its newest checkpoint, after a back-off that doubles each time.
+        phase.set_state(ofa::v1::PHASE_STATE_PENDING);
+        f->set_state(phase.state());
+        const absl::Duration first = job.spec().checkpoint().has_retry_backoff()
+                                         ? DurationOf(job.spec().checkpoint().retry_backoff())
+                                         : absl::Seconds(10);
+        const absl::Duration backoff =
+            first * std::pow(2.0, std::max(0, phase.failed_attempts() - 1));
+        SetTime(phase.mutable_retry_time(), now + backoff);
+        return absl::OkStatus();
+      }).status();
   // The job record is the truth; if it cannot be written the attempt is left to be
   // concluded again by the next result or lease expiry rather than forgotten.
   if (!written.ok()) return;
@@ -393,10 +387,12 @@ absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
     }
   }
   if (index < 0 || job.phases(index).spec().kind() == ofa::v1::PHASE_KIND_SPECIALIZE) {
-    return Update(job.id(), now, [&](Job& j, std::vector<JobEvent>& events) {
-             FinishIfNoPhaseLeft(j, events, now);
-             return absl::OkStatus();
-           }).status();
+    return Update(job.id(), now,
+                  [&](Job& j, std::vector<JobEvent>& events) {
+                    FinishIfNoPhaseLeft(j, events, now);
+                    return absl::OkStatus();
+                  })
+        .status();
   }
   const PhaseStatus& phase = job.phases(index);
   if (phase.has_retry_time() && TimeOf(phase.retry_time()) > now) return absl::OkStatus();
@@ -404,15 +400,15 @@ absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
   const ofa::v1::ResourceSpec& r = job.spec().resources();
   const int workers = std::max(1, r.workers());
   const int per_worker = std::max(1, r.devices_per_worker());
-  const ofa::v1::DeviceKind kind =
-      r.device_kind() == ofa::v1::DEVICE_KIND_UNSPECIFIED ? ofa::v1::DEVICE_KIND_CPU
-                                                          : r.device_kind();
+  const ofa::v1::DeviceKind kind = r.device_kind() == ofa::v1::DEVICE_KIND_UNSPECIFIED
+                                       ? ofa::v1::DEVICE_KIND_CPU
+                                       : r.device_kind();
   const int world = workers * per_worker;
   const int number = phase.attempt() + 1;
   std::vector<std::string> task_ids;
   for (int rank = 0; rank < world; ++rank) {
-    task_ids.push_back(absl::StrFormat("%s/%s/a%d/r%d", job.id(), phase.spec().name(), number,
-                                       rank));
+    task_ids.push_back(
+        absl::StrFormat("%s/%s/a%d/r%d", job.id(), phase.spec().name(), number, rank));
   }
   std::optional<std::vector<Slot>> slots = fleet_.PlaceGang(kind, workers, per_worker, task_ids);
   if (!slots.has_value()) return absl::OkStatus();  // Waits for free devices.

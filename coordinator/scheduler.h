@@ -47,9 +47,8 @@ class Scheduler {
   // pending again (without counting as failed), and nothing is placed for one lease, so
   // that every live worker has registered again (stopping its old trainers) first.
   static absl::StatusOr<std::unique_ptr<Scheduler>> Recover(JobStore* store,
-                                                           RendezvousTable* rendezvous,
-                                                           const Options& options,
-                                                           absl::Time now);
+                                                            RendezvousTable* rendezvous,
+                                                            const Options& options, absl::Time now);
 
   // Jobs. `request_id` makes a submission idempotent per owner.
   absl::StatusOr<ofa::v1::Job> Submit(const ofa::v1::JobSpec& spec,
@@ -70,10 +69,8 @@ class Scheduler {
   // Workers.
   ofa::v1::RegisterWorkerResponse RegisterWorker(const ofa::v1::RegisterWorkerRequest& request,
                                                  absl::Time now);
-  ofa::v1::HeartbeatResponse Heartbeat(const ofa::v1::HeartbeatRequest& request,
-                                       absl::Time now);
-  absl::Status ReportTaskResult(const ofa::v1::ReportTaskResultRequest& request,
-                                absl::Time now);
+  ofa::v1::HeartbeatResponse Heartbeat(const ofa::v1::HeartbeatRequest& request, absl::Time now);
+  absl::Status ReportTaskResult(const ofa::v1::ReportTaskResultRequest& request, absl::Time now);
 
   // Options::clock's time: what the RPC handlers pass as `now`.
   absl::Time Now() const { return options_.clock(); }
@@ -97,7 +94,6 @@ class Scheduler {
     int number = 0;
     std::vector<std::string> task_ids;  // By rank.
     std::string failure;                // Why the first task that failed did.
-    bool counts_as_failure = true;
     absl::Time start;
     absl::Time last_progress_write = absl::InfinitePast();
     std::string last_checkpoint;

@@ -46,8 +46,8 @@ absl::StatusOr<Caller> TrainingServiceImpl::CheckUser(const grpc::ServerContext&
   absl::StatusOr<Caller> caller = auth_.Check(context, kUsers);
   if (!caller.ok()) return caller;
   // Without authentication every caller is "local": limit by address instead.
-  const std::string key = auth_.open() ? context.peer().substr(0, context.peer().rfind(':'))
-                                       : caller->name;
+  const std::string key =
+      auth_.open() ? context.peer().substr(0, context.peer().rfind(':')) : caller->name;
   if (!limiter_.Allow(key, absl::Now())) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many requests from ", key, "; slow down and retry"));
@@ -101,8 +101,7 @@ grpc::Status TrainingServiceImpl::SubmitJob(grpc::ServerContext* context,
 }
 
 grpc::Status TrainingServiceImpl::GetJob(grpc::ServerContext* context,
-                                         const ofa::v1::GetJobRequest* request,
-                                         Job* response) {
+                                         const ofa::v1::GetJobRequest* request, Job* response) {
   absl::StatusOr<Job> job = VisibleJob(*context, request->job_id());
   if (!job.ok()) return ToGrpc(job.status());
   *response = *std::move(job);
@@ -124,14 +123,14 @@ grpc::Status TrainingServiceImpl::ListJobs(grpc::ServerContext* context,
   filter.limit = page_size + 1;  // One more tells whether there is a next page.
   if (!request->page_token().empty() &&
       (!absl::SimpleAtoi(request->page_token(), &filter.before_seq) || filter.before_seq <= 0)) {
-    return ToGrpc(absl::InvalidArgumentError(
-        "page_token: not a token from a previous ListJobsResponse"));
+    return ToGrpc(
+        absl::InvalidArgumentError("page_token: not a token from a previous ListJobsResponse"));
   }
   for (int i = 0; i < request->states_size(); ++i) {
     const int state = request->states(i);
     if (!ofa::v1::JobState_IsValid(state) || state == ofa::v1::JOB_STATE_UNSPECIFIED) {
-      return ToGrpc(absl::InvalidArgumentError(
-          absl::StrCat("states[", i, "]: not a job state: ", state)));
+      return ToGrpc(
+          absl::InvalidArgumentError(absl::StrCat("states[", i, "]: not a job state: ", state)));
     }
     filter.states.push_back(static_cast<ofa::v1::JobState>(state));
   }

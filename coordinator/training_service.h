@@ -14,8 +14,7 @@ namespace ofa::coordinator {
 class TrainingServiceImpl final : public ofa::v1::TrainingService::Service {
  public:
   // Each caller may make `calls_per_second` calls on average (bursts of 4x).
-  TrainingServiceImpl(Scheduler& scheduler, const Authenticator& auth,
-                      double calls_per_second = 50)
+  TrainingServiceImpl(Scheduler& scheduler, const Authenticator& auth, double calls_per_second = 50)
       : scheduler_(scheduler), auth_(auth), limiter_(calls_per_second, 4 * calls_per_second) {}
 
   grpc::Status SubmitJob(grpc::ServerContext* context, const ofa::v1::SubmitJobRequest* request,
@@ -31,8 +30,7 @@ class TrainingServiceImpl final : public ofa::v1::TrainingService::Service {
   grpc::Status GetCarbonReport(grpc::ServerContext* context,
                                const ofa::v1::GetCarbonReportRequest* request,
                                ofa::v1::CarbonReport* response) override;
-  grpc::Status ListSubnets(grpc::ServerContext* context,
-                           const ofa::v1::ListSubnetsRequest* request,
+  grpc::Status ListSubnets(grpc::ServerContext* context, const ofa::v1::ListSubnetsRequest* request,
                            ofa::v1::ListSubnetsResponse* response) override;
   grpc::Status GetSubnet(grpc::ServerContext* context, const ofa::v1::GetSubnetRequest* request,
                          ofa::v1::Subnet* response) override;

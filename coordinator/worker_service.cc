@@ -50,8 +50,9 @@ grpc::Status CheckRegistration(const ofa::v1::RegisterWorkerRequest& r) {
       return Invalid(absl::StrCat(field, ": name at most 256 and uuid at most 128 characters"));
     }
     if (d.memory_bytes() < 0 || !(d.power_limit_watts() >= 0 && d.power_limit_watts() < 1e5)) {
-      return Invalid(absl::StrCat(field, ": memory_bytes and power_limit_watts must be "
-                                         "non-negative and plausible"));
+      return Invalid(absl::StrCat(field,
+                                  ": memory_bytes and power_limit_watts must be "
+                                  "non-negative and plausible"));
     }
   }
   if (r.address().size() > 253) return Invalid("address: at most 253 characters");
@@ -127,7 +128,8 @@ grpc::Status WorkerServiceImpl::ReportTaskResult(grpc::ServerContext* context,
     return Invalid("task_id: 1-512 characters");
   }
   if (request->error().size() > 4096) return Invalid("error: at most 4 KiB");
-  if (request->checkpoint_id().size() > 256) return Invalid("checkpoint_id: at most 256 characters");
+  if (request->checkpoint_id().size() > 256)
+    return Invalid("checkpoint_id: at most 256 characters");
   for (double top1 : {request->largest_top1(), request->smallest_top1()}) {
     if (!(top1 >= 0 && top1 <= 1)) return Invalid("largest_top1, smallest_top1: must be in [0, 1]");
   }
@@ -145,8 +147,8 @@ grpc::Status WorkerServiceImpl::GetKeys(grpc::ServerContext* context,
                                         const ofa::v1::GetKeysRequest* request,
                                         ofa::v1::GetKeysResponse* response) {
   if (grpc::Status s = CheckCaller(*context); !s.ok()) return s;
-  absl::Duration timeout = absl::Seconds(request->timeout().seconds()) +
-                           absl::Nanoseconds(request->timeout().nanos());
+  absl::Duration timeout =
+      absl::Seconds(request->timeout().seconds()) + absl::Nanoseconds(request->timeout().nanos());
   // Never wait past the caller's own deadline.
   if (context->deadline() != std::chrono::system_clock::time_point::max()) {
     const absl::Duration until_deadline = absl::FromChrono(context->deadline()) - absl::Now();

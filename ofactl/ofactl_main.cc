@@ -6,6 +6,8 @@
 //
 // Global flags: --coordinator=HOST:PORT, --token_file (or $OFA_TOKEN), --tls_ca, --output=json.
 // Exit codes: 0 done; 1 the watched job failed or was cancelled; 2 bad input or an RPC error.
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,9 +16,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/util/json_util.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -51,8 +50,8 @@ using ofa::v1::Job;
 class Client {
  public:
   absl::Status Connect() {
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = ofa::OpenCoordinatorChannel(
-        absl::GetFlag(FLAGS_coordinator), absl::GetFlag(FLAGS_tls_ca));
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        ofa::OpenCoordinatorChannel(absl::GetFlag(FLAGS_coordinator), absl::GetFlag(FLAGS_tls_ca));
     if (!channel.ok()) return channel.status();
     stub_ = ofa::v1::TrainingService::NewStub(*channel);
     const std::string file = absl::GetFlag(FLAGS_token_file);
@@ -123,12 +122,13 @@ std::string Percent(double top1) { return top1 > 0 ? absl::StrFormat("%.2f%%", 1
 
 void PrintJob(const Job& job) {
   if (Json()) return PrintJson(job);
-  absl::PrintF("%s  \"%s\"  owner %s  %s%s\n", job.id(), job.spec().name(), job.owner(),
-               JobStateName(job.state()),
-               job.current_phase().empty() ? "" : absl::StrCat(" (phase ", job.current_phase(), ")"));
+  absl::PrintF(
+      "%s  \"%s\"  owner %s  %s%s\n", job.id(), job.spec().name(), job.owner(),
+      JobStateName(job.state()),
+      job.current_phase().empty() ? "" : absl::StrCat(" (phase ", job.current_phase(), ")"));
   if (!job.error().empty()) absl::PrintF("  error: %s\n", job.error());
-  absl::PrintF("  %-18s %-8s %8s %10s %14s %15s  %s\n", "phase", "state", "attempts",
-               "device-s", "largest top-1", "smallest top-1", "note");
+  absl::PrintF("  %-18s %-8s %8s %10s %14s %15s  %s\n", "phase", "state", "attempts", "device-s",
+               "largest top-1", "smallest top-1", "note");
   for (const ofa::v1::PhaseStatus& p : job.phases()) {
     std::string note = p.note();
     if (note.empty() && p.state() != ofa::v1::PHASE_STATE_DONE) note = p.error();
@@ -167,11 +167,11 @@ absl::Status Watch(Client& client, const std::string& job_id, int* exit_code) {
       const ofa::v1::Progress& p = event.progress().progress();
       const double fraction = p.total_steps() > 0 ? double(p.step()) / p.total_steps() : 0;
       const int filled = static_cast<int>(fraction * 30);
-      const std::string line = absl::StrFormat(
-          "[%-16s] [%s%s] %5.1f%%  step %d/%d  loss %.4f  %.0f img/s  ETA %s",
-          event.progress().phase(), std::string(filled, '#'), std::string(30 - filled, '.'),
-          100 * fraction, p.step(), p.total_steps(), p.loss(), p.images_per_second(),
-          Clock(p.eta_seconds()));
+      const std::string line =
+          absl::StrFormat("[%-16s] [%s%s] %5.1f%%  step %d/%d  loss %.4f  %.0f img/s  ETA %s",
+                          event.progress().phase(), std::string(filled, '#'),
+                          std::string(30 - filled, '.'), 100 * fraction, p.step(), p.total_steps(),
+                          p.loss(), p.images_per_second(), Clock(p.eta_seconds()));
       if (tty) {
         absl::PrintF("\r%s\033[K", line);
         bar_shown = true;
@@ -248,10 +248,9 @@ absl::Status Submit(Client& client, const std::string& path, int* exit_code) {
   if (Json()) {
     PrintJson(response.job());
   } else {
-    absl::PrintF("%s %s: \"%s\", %d phases\n",
-                 request.dry_run() ? "would submit" : "submitted",
-                 request.dry_run() ? "(dry run)" : response.job().id(), response.job().spec().name(),
-                 response.job().phases_size());
+    absl::PrintF("%s %s: \"%s\", %d phases\n", request.dry_run() ? "would submit" : "submitted",
+                 request.dry_run() ? "(dry run)" : response.job().id(),
+                 response.job().spec().name(), response.job().phases_size());
   }
   std::fflush(stdout);
   if (absl::GetFlag(FLAGS_watch) && !request.dry_run()) {
@@ -267,9 +266,10 @@ absl::Status List(Client& client) {
   if (const std::string state = absl::GetFlag(FLAGS_state); !state.empty()) {
     ofa::v1::JobState value;
     if (!ofa::v1::JobState_Parse("JOB_STATE_" + absl::AsciiStrToUpper(state), &value)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--state=", state, ": expected queued, running, specializing, succeeded, failed or "
-          "cancelled"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--state=", state,
+                       ": expected queued, running, specializing, succeeded, failed or "
+                       "cancelled"));
     }
     request.add_states(value);
   }
@@ -285,11 +285,11 @@ absl::Status List(Client& client) {
   absl::PrintF("%-12s %-24s %-10s %-11s %-18s %s\n", "id", "name", "owner", "state", "phase",
                "created");
   for (const Job& job : response.jobs()) {
-    absl::PrintF("%-12s %-24s %-10s %-11s %-18s %s\n", job.id(), job.spec().name().substr(0, 24),
-                 job.owner().substr(0, 10), JobStateName(job.state()), job.current_phase(),
-                 absl::FormatTime("%Y-%m-%d %H:%M:%S",
-                                  absl::FromUnixSeconds(job.create_time().seconds()),
-                                  absl::LocalTimeZone()));
+    absl::PrintF(
+        "%-12s %-24s %-10s %-11s %-18s %s\n", job.id(), job.spec().name().substr(0, 24),
+        job.owner().substr(0, 10), JobStateName(job.state()), job.current_phase(),
+        absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(job.create_time().seconds()),
+                         absl::LocalTimeZone()));
   }
   if (!response.next_page_token().empty()) absl::PrintF("(more: newer pages not shown)\n");
   return absl::OkStatus();

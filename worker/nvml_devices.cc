@@ -48,8 +48,8 @@ absl::StatusOr<std::vector<ofa::v1::Device>> DiscoverNvidiaGpus() {
   }
   if (int rc = init(); rc != 0) {
     dlclose(nvml);
-    return absl::NotFoundError(absl::StrCat("NVML did not initialise (error ", rc,
-                                            "): is the NVIDIA driver loaded?"));
+    return absl::NotFoundError(
+        absl::StrCat("NVML did not initialise (error ", rc, "): is the NVIDIA driver loaded?"));
   }
   std::vector<ofa::v1::Device> devices;
   unsigned int n = 0;
@@ -65,7 +65,8 @@ absl::StatusOr<std::vector<ofa::v1::Device>> DiscoverNvidiaGpus() {
       char id[96] = {};
       if (uuid != nullptr && uuid(device, id, sizeof(id)) == 0) d.set_uuid(id);
       NvmlMemory m{};
-      if (memory != nullptr && memory(device, &m) == 0) d.set_memory_bytes(static_cast<int64_t>(m.total));
+      if (memory != nullptr && memory(device, &m) == 0)
+        d.set_memory_bytes(static_cast<int64_t>(m.total));
       unsigned int milliwatts = 0;
       if (power_limit != nullptr && power_limit(device, &milliwatts) == 0) {
         d.set_power_limit_watts(milliwatts / 1000.0);

@@ -112,9 +112,9 @@ absl::Status Run() {
   std::error_code ec;
   options.trainer_binary = absl::GetFlag(FLAGS_trainer);
   if (options.trainer_binary.empty()) {
-    options.trainer_binary =
-        (fs::read_symlink("/proc/self/exe", ec).parent_path().parent_path() / "trainer" /
-         "ofa-trainer").string();
+    options.trainer_binary = (fs::read_symlink("/proc/self/exe", ec).parent_path().parent_path() /
+                              "trainer" / "ofa-trainer")
+                                 .string();
     if (!fs::exists(options.trainer_binary)) {
       options.trainer_binary =
           (fs::read_symlink("/proc/self/exe", ec).parent_path() / "ofa-trainer").string();

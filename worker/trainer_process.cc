@@ -22,8 +22,8 @@ absl::StatusOr<std::unique_ptr<TrainerProcess>> TrainerProcess::Start(
   if (argv.empty()) return absl::InvalidArgumentError("no command to start");
   const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot open ", log_path, ": ",
-                                               std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot open ", log_path, ": ", std::strerror(errno)));
   }
   // Everything the child needs is built before fork(): after it only async-signal-safe calls.
   std::vector<std::string> env_strings;

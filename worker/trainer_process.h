@@ -18,14 +18,14 @@ namespace ofa::worker {
 class TrainerProcess {
  public:
   struct Exit {
-    int exit_code = 0;  // Exit status, or -signal when a signal ended it.
+    int exit_code = 0;     // Exit status, or -signal when a signal ended it.
     bool stopped = false;  // Ended after Stop() asked it to.
   };
 
   // Starts `argv` with `env` added to this process's environment.
-  static absl::StatusOr<std::unique_ptr<TrainerProcess>> Start(
-      const std::vector<std::string>& argv, const std::vector<std::string>& env,
-      const std::string& log_path);
+  static absl::StatusOr<std::unique_ptr<TrainerProcess>> Start(const std::vector<std::string>& argv,
+                                                               const std::vector<std::string>& env,
+                                                               const std::string& log_path);
   ~TrainerProcess();
   TrainerProcess(const TrainerProcess&) = delete;
   TrainerProcess& operator=(const TrainerProcess&) = delete;

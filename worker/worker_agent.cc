@@ -70,8 +70,8 @@ absl::Status WorkerAgent::Register() {
   ofa::v1::RegisterWorkerResponse response;
   grpc::Status status = stub_->RegisterWorker(&context, request, &response);
   if (!status.ok()) {
-    return absl::UnavailableError(absl::StrCat("register with ", options_.coordinator, ": ",
-                                               status.error_message()));
+    return absl::UnavailableError(
+        absl::StrCat("register with ", options_.coordinator, ": ", status.error_message()));
   }
   worker_id_ = response.worker_id();
   heartbeat_interval_ = absl::Seconds(response.heartbeat_interval().seconds()) +
@@ -139,8 +139,8 @@ void WorkerAgent::StartTask(const ofa::v1::TaskAssignment& a, absl::Time now) {
   task.progress = std::make_unique<ProgressFollower>(
       a.rank() == 0 ? progress_path : absl::StrCat(progress_path, ".rank", a.rank()));
   task.progress->Update(now);
-  Log(absl::StrFormat("started %s (rank %d of %d, pid %d)", a.task_id(), a.rank(),
-                      a.world_size(), task.process->pid()));
+  Log(absl::StrFormat("started %s (rank %d of %d, pid %d)", a.task_id(), a.rank(), a.world_size(),
+                      task.process->pid()));
 }
 
 void WorkerAgent::Supervise(absl::Time now) {

@@ -66,7 +66,7 @@ class WorkerAgent {
   std::unique_ptr<ofa::v1::WorkerService::Stub> stub_;
   std::string worker_id_;
   absl::Duration heartbeat_interval_ = absl::Seconds(2);
-  std::map<std::string, Task> tasks_;                        // Running, by task id.
+  std::map<std::string, Task> tasks_;                         // Running, by task id.
   std::vector<ofa::v1::ReportTaskResultRequest> unreported_;  // Ended, not yet delivered.
 };
 

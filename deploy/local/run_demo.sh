@@ -1,10 +1,56 @@
 #!/usr/bin/env bash
-# The main job, end to end, on the embedded default: Fashion-MNIST (Debian's
-# dataset-fashion-mnist) on the small OFA supernet, on this machine's CPUs.
-# Extra arguments go to ofa-trainer (e.g. --plan_only).
+# The main job, end to end, through the service on this machine: an ofa-coordinator and two
+# ofa-worker agents (one CPU slot each) on loopback, the Fashion-MNIST job (Debian's
+# dataset-fashion-mnist, small OFA supernet) submitted with ofactl and watched live, then the
+# job's phases, its device-hours and the exported sub-networks.
+#
+# State, checkpoints and logs go under ofa-demo/ (override with OFA_DEMO_DIR). Running the
+# script again starts a fresh service on the same state: a job interrupted by Ctrl-C resumes
+# from its checkpoints. Extra arguments go to `ofactl submit` (e.g. --dry_run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 bash deploy/local/setup.sh
-bazel build --color=no --curses=no //trainer:ofa-trainer
-exec bazel-bin/trainer/ofa-trainer --job_spec=deploy/local/fashion_mnist_job.json "$@"
+bazel build --color=no --curses=no //coordinator:ofa-coordinator //worker:ofa-worker \
+  //trainer:ofa-trainer //ofactl
+bin=bazel-bin
+demo="${OFA_DEMO_DIR:-ofa-demo}"
+mkdir -p "$demo"
+pids=()
+stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap stop EXIT
+
+rm -f "$demo/port"
+"$bin/coordinator/ofa-coordinator" --listen=127.0.0.1:0 --port_file="$demo/port" \
+  --state_dir="$demo/state" --heartbeat_interval_s=1 --lease_s=10 >"$demo/coordinator.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$demo/port" ] && break; sleep 0.1; done
+[ -s "$demo/port" ] || { cat "$demo/coordinator.log"; exit 1; }
+address="127.0.0.1:$(cat "$demo/port")"
+echo "coordinator on $address (log $demo/coordinator.log)"
+for node in node-a node-b; do
+  "$bin/worker/ofa-worker" --coordinator="$address" --hostname="$node" --gpus=none --cpu_slots=1 \
+    --threads_per_slot=1 --trainer="$bin/trainer/ofa-trainer" --storage_root="$demo/storage" \
+    >"$demo/$node.log" 2>&1 &
+  pids+=($!)
+  echo "worker $node: 1 CPU slot (log $demo/$node.log)"
+done
+
+ctl() { "$bin/ofactl/ofactl" --coordinator="$address" "$@"; }
+# An unfinished demo job from an earlier run is watched again rather than submitted twice.
+job=$(ctl list --state=running --output=json | grep -o '"id":"job-[0-9]*"' | head -1 | cut -d'"' -f4)
+[ -n "$job" ] || job=$(ctl list --state=queued --output=json | grep -o '"id":"job-[0-9]*"' | head -1 | cut -d'"' -f4)
+if [ -n "$job" ]; then
+  echo "resuming $job"
+  ctl watch "$job"
+else
+  ctl submit deploy/local/fashion_mnist_job.json --watch "$@"
+  job=$(ctl list --output=json | grep -o '"id":"job-[0-9]*"' | head -1 | cut -d'"' -f4)
+fi
+echo
+ctl report "$job"
+echo
+echo "exported sub-networks:"
+for d in "$demo/storage/jobs/$job/export"/*/; do
+  [ -d "$d" ] && echo "  $(basename "$d"): $d ($(du -sh "$d" | cut -f1))"
+done

@@ -8,6 +8,7 @@
 //
 // The bench's own client threads share the machine with the coordinator, so on a 2-core VM
 // the latencies include competing with them.
+#include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -19,8 +20,6 @@
 #include <sstream>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -70,8 +69,9 @@ double CpuSeconds(pid_t pid) {
 void PrintRow(const char* name, Samples& s) {
   std::sort(s.millis.begin(), s.millis.end());
   auto pct = [&](double p) {
-    return s.millis.empty() ? 0.0 : s.millis[std::min(s.millis.size() - 1,
-                                                      static_cast<size_t>(p * s.millis.size()))];
+    return s.millis.empty()
+               ? 0.0
+               : s.millis[std::min(s.millis.size() - 1, static_cast<size_t>(p * s.millis.size()))];
   };
   absl::PrintF("%-18s %8d %6d %9.2f %9.2f %9.2f\n", name, s.millis.size(), s.errors, pct(0.5),
                pct(0.99), s.millis.empty() ? 0.0 : s.millis.back());
@@ -88,12 +88,13 @@ void Timed(Samples& samples, F call) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  const std::string dir = fs::temp_directory_path() / absl::StrCat("ofa-coordinator-bench-", getpid());
+  const std::string dir =
+      fs::temp_directory_path() / absl::StrCat("ofa-coordinator-bench-", getpid());
   fs::create_directories(dir);
   auto process = ofa::worker::TrainerProcess::Start(
       {absl::GetFlag(FLAGS_coordinator), "--listen=127.0.0.1:0", "--port_file=" + dir + "/port",
-       "--state_dir=" + dir + "/state", absl::StrCat("--heartbeat_interval_s=",
-                                                     absl::GetFlag(FLAGS_heartbeat_s)),
+       "--state_dir=" + dir + "/state",
+       absl::StrCat("--heartbeat_interval_s=", absl::GetFlag(FLAGS_heartbeat_s)),
        absl::StrCat("--lease_s=", 5 * absl::GetFlag(FLAGS_heartbeat_s)),
        "--user_calls_per_second=1000000"},
       {}, dir + "/coordinator.log");
@@ -193,10 +194,11 @@ int main(int argc, char** argv) {
   const double cpu = CpuSeconds(process->get()->pid()) - cpu_start;
   const double wall = absl::ToDoubleSeconds(absl::Now() - start);
 
-  absl::PrintF("coordinator under load: %d workers heartbeating every %.1f s, %d jobs in the "
-               "database, %d client threads, %d cores\n",
-               workers, absl::GetFlag(FLAGS_heartbeat_s), jobs, n_threads + 1,
-               std::thread::hardware_concurrency());
+  absl::PrintF(
+      "coordinator under load: %d workers heartbeating every %.1f s, %d jobs in the "
+      "database, %d client threads, %d cores\n",
+      workers, absl::GetFlag(FLAGS_heartbeat_s), jobs, n_threads + 1,
+      std::thread::hardware_concurrency());
   absl::PrintF("%-18s %8s %6s %9s %9s %9s\n", "method", "calls", "errors", "p50 ms", "p99 ms",
                "max ms");
   PrintRow("Heartbeat", heartbeat);

@@ -1,10 +1,10 @@
 #ifndef OFA_TRAINER_COMMON_GRPC_CHANNEL_H_
 #define OFA_TRAINER_COMMON_GRPC_CHANNEL_H_
 
+#include <grpcpp/channel.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/channel.h>
 
 #include "absl/status/statusor.h"
 

@@ -1,12 +1,12 @@
 #include "trainer/spec/job_spec_yaml.h"
 
-#include <cmath>
-#include <limits>
-
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/duration.pb.h>
 #include <google/protobuf/reflection.h>
 #include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -24,8 +24,7 @@ class Mapper {
  public:
   explicit Mapper(absl::string_view source) : source_(source) {}
 
-  absl::Status Fill(const YAML::Node& node, Message& message, const std::string& path,
-                    int depth) {
+  absl::Status Fill(const YAML::Node& node, Message& message, const std::string& path, int depth) {
     if (depth > kMaxDepth) return Error(node, path, "nested too deeply");
     if (!node.IsMap()) return Error(node, path, "expected a mapping of field names to values");
     const google::protobuf::Descriptor* type = message.GetDescriptor();
@@ -38,8 +37,7 @@ class Mapper {
       }
       const std::string field_path = path.empty() ? name : absl::StrCat(path, ".", name);
       if (field == nullptr) {
-        return Error(entry.first, field_path,
-                     absl::StrCat("no such field in ", type->name()));
+        return Error(entry.first, field_path, absl::StrCat("no such field in ", type->name()));
       }
       const std::string canonical =
           path.empty() ? field->name() : absl::StrCat(path, ".", field->name());
@@ -73,8 +71,7 @@ class Mapper {
         Message* item = r->AddMessage(&message, field);
         const google::protobuf::Descriptor* d = item->GetDescriptor();
         item->GetReflection()->SetString(item, d->FindFieldByName("key"), entry.first.Scalar());
-        item->GetReflection()->SetString(item, d->FindFieldByName("value"),
-                                         entry.second.Scalar());
+        item->GetReflection()->SetString(item, d->FindFieldByName("value"), entry.second.Scalar());
       }
       return absl::OkStatus();
     }
@@ -105,8 +102,8 @@ class Mapper {
     if (!value.IsScalar()) return Error(value, path, "expected a single value");
     const std::string text = value.Scalar();
     auto bad = [&](const char* what) {
-      return Error(value, path, absl::StrCat("expected ", what, ", got \"", text.substr(0, 64),
-                                             "\""));
+      return Error(value, path,
+                   absl::StrCat("expected ", what, ", got \"", text.substr(0, 64), "\""));
     };
     switch (field->cpp_type()) {
       case FieldDescriptor::CPPTYPE_INT32: {
@@ -155,15 +152,15 @@ class Mapper {
         add ? r->AddString(&message, field, text) : r->SetString(&message, field, text);
         break;
       case FieldDescriptor::CPPTYPE_ENUM: {
-        const google::protobuf::EnumValueDescriptor* v =
-            field->enum_type()->FindValueByName(text);
+        const google::protobuf::EnumValueDescriptor* v = field->enum_type()->FindValueByName(text);
         if (v == nullptr) {
           std::string names;
           for (int i = 1; i < field->enum_type()->value_count(); ++i) {
             absl::StrAppend(&names, i > 1 ? ", " : "", field->enum_type()->value(i)->name());
           }
-          return Error(value, path, absl::StrCat("unknown value \"", text.substr(0, 64),
-                                                 "\"; expected one of ", names));
+          return Error(
+              value, path,
+              absl::StrCat("unknown value \"", text.substr(0, 64), "\"; expected one of ", names));
         }
         add ? r->AddEnum(&message, field, v) : r->SetEnum(&message, field, v);
         break;
@@ -203,8 +200,10 @@ absl::StatusOr<ParsedJobSpec> ParseJobSpecYaml(absl::string_view text, absl::str
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ": not valid "
-                                                   "YAML or JSON: ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1,
+                                                   ": not valid "
+                                                   "YAML or JSON: ",
+                                                   e.msg));
   }
   ParsedJobSpec parsed;
   Mapper mapper(source);
@@ -232,8 +231,8 @@ std::string AnnotateLines(const std::string& message, const std::map<std::string
         path = cut == std::string::npos ? "" : path.substr(0, cut);
       }
       if (!path.empty()) {
-        annotated = absl::StrCat(part.substr(0, colon), " (line ", lines.at(path), ")",
-                                 part.substr(colon));
+        annotated =
+            absl::StrCat(part.substr(0, colon), " (line ", lines.at(path), ")", part.substr(colon));
       }
     }
     absl::StrAppend(&out, out.empty() ? "" : "; ", annotated);

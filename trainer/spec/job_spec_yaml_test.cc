@@ -84,10 +84,10 @@ TEST(JobSpecYamlTest, ErrorsNameTheLineAndTheField) {
 }
 
 TEST(JobSpecYamlTest, ValidatorFindingsGetLineNumbers) {
-  absl::StatusOr<ParsedJobSpec> parsed =
-      ParseJobSpecYaml("name: x\nsupernet: {preset: ofa_small_28}\n"
-                       "dataset: {kind: DATASET_KIND_SYNTHETIC}\nresources:\n  workers: -1\n",
-                       "s.yaml");
+  absl::StatusOr<ParsedJobSpec> parsed = ParseJobSpecYaml(
+      "name: x\nsupernet: {preset: ofa_small_28}\n"
+      "dataset: {kind: DATASET_KIND_SYNTHETIC}\nresources:\n  workers: -1\n",
+      "s.yaml");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   const absl::Status valid = ValidateJobSpec(parsed->spec);
   ASSERT_FALSE(valid.ok());
@@ -108,10 +108,18 @@ TEST(JobSpecYamlTest, MutatedSpecsNeverCrash) {
     for (int e = 0; e < edits && !text.empty(); ++e) {
       const size_t at = rng() % text.size();
       switch (rng() % 4) {
-        case 0: text[at] = alphabet[rng() % alphabet.size()]; break;
-        case 1: text.erase(at, 1 + rng() % 16); break;
-        case 2: text.insert(at, text.substr(rng() % text.size(), 1 + rng() % 24)); break;
-        default: text.insert(at, 1, static_cast<char>(rng() % 256)); break;
+        case 0:
+          text[at] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          text.erase(at, 1 + rng() % 16);
+          break;
+        case 2:
+          text.insert(at, text.substr(rng() % text.size(), 1 + rng() % 24));
+          break;
+        default:
+          text.insert(at, 1, static_cast<char>(rng() % 256));
+          break;
       }
     }
     absl::StatusOr<ParsedJobSpec> parsed = ParseJobSpecYaml(text, "fuzz.yaml");
