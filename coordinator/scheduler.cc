@@ -226,16 +226,22 @@ ofa::v1::HeartbeatResponse Scheduler::Heartbeat(const ofa::v1::HeartbeatRequest&
 void Scheduler::NoteProgress(Attempt& attempt, const ofa::v1::TaskStatus& status, absl::Time now) {
   const bool new_checkpoint = !status.latest_checkpoint_id().empty() &&
                               status.latest_checkpoint_id() != attempt.last_checkpoint;
-  if (!new_checkpoint && now - attempt.last_progress_write < options_.progress_interval) return;
-  if (!status.has_progress() && !new_checkpoint) return;
+  // Progress is written when it moved, at most every progress_interval; checkpoints always.
+  const bool moved =
+      status.has_progress() && status.progress().step() != attempt.last_progress_step;
+  if (!new_checkpoint &&
+      (!moved || now - attempt.last_progress_write < options_.progress_interval)) {
+    return;
+  }
   attempt.last_progress_write = now;
   attempt.last_checkpoint = status.latest_checkpoint_id();
+  if (moved) attempt.last_progress_step = status.progress().step();
   const int index = attempt.phase_index;
   const int number = attempt.number;
   // A failed write only delays the progress shown; the next heartbeat tries again.
   (void)Update(attempt.job_id, now, [&](Job& job, std::vector<JobEvent>& events) {
     PhaseStatus& phase = *job.mutable_phases(index);
-    if (status.has_progress()) {
+    if (moved) {
       *phase.mutable_progress() = status.progress();
       JobEvent& e = events.emplace_back();
       e.mutable_progress()->set_phase(phase.spec().name());

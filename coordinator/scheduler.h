@@ -97,6 +97,7 @@ class Scheduler {
     absl::Time start;
     absl::Time last_progress_write = absl::InfinitePast();
     std::string last_checkpoint;
+    int64_t last_progress_step = -1;
   };
 
   Scheduler(JobStore* store, RendezvousTable* rendezvous, const Options& options)

@@ -38,14 +38,15 @@ done
 
 ctl() { "$bin/ofactl/ofactl" --coordinator="$address" "$@"; }
 # An unfinished demo job from an earlier run is watched again rather than submitted twice.
-job=$(ctl list --state=running --output=json | grep -o '"id":"job-[0-9]*"' | head -1 | cut -d'"' -f4)
-[ -n "$job" ] || job=$(ctl list --state=queued --output=json | grep -o '"id":"job-[0-9]*"' | head -1 | cut -d'"' -f4)
+newest() { ctl list "$@" --output=json | { grep -o '"id":"job-[0-9]*"' || true; } | head -1 | cut -d'"' -f4; }
+job=$(newest --state=running)
+[ -n "$job" ] || job=$(newest --state=queued)
 if [ -n "$job" ]; then
   echo "resuming $job"
-  ctl watch "$job"
+  ctl watch "$job" || true
 else
-  ctl submit deploy/local/fashion_mnist_job.json --watch "$@"
-  job=$(ctl list --output=json | grep -o '"id":"job-[0-9]*"' | head -1 | cut -d'"' -f4)
+  ctl submit deploy/local/fashion_mnist_job.json --watch "$@" || true
+  job=$(newest)
 fi
 echo
 ctl report "$job"
