@@ -28,12 +28,6 @@ CREATE TABLE IF NOT EXISTS job_events (
 );
 )sql";
 
-void SetTime(google::protobuf::Timestamp* t, absl::Time time) {
-  const int64_t nanos = absl::ToUnixNanos(time);
-  t->set_seconds(nanos / 1000000000);
-  t->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
 absl::StatusOr<ofa::v1::Job> ParseJob(const std::string& id, const std::string& bytes) {
   ofa::v1::Job job;
   if (!job.ParseFromString(bytes)) {
@@ -44,12 +38,23 @@ absl::StatusOr<ofa::v1::Job> ParseJob(const std::string& id, const std::string& 
 
 }  // namespace
 
+bool IsTerminal(ofa::v1::JobState state) {
+  return state == ofa::v1::JOB_STATE_SUCCEEDED || state == ofa::v1::JOB_STATE_FAILED ||
+         state == ofa::v1::JOB_STATE_CANCELLED;
+}
+
+void SetTimestamp(google::protobuf::Timestamp* timestamp, absl::Time time) {
+  const int64_t nanos = absl::ToUnixNanos(time);
+  timestamp->set_seconds(nanos / 1000000000);
+  timestamp->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat("cannot create state directory ", state_dir,
-                                               ": ", ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot create state directory ", state_dir, ": ", ec.message()));
   }
   absl::StatusOr<std::unique_ptr<SqliteDb>> db =
       SqliteDb::Open((std::filesystem::path(state_dir) / "coordinator.db").string());
@@ -77,14 +82,14 @@ absl::Status JobStore::Save(const ofa::v1::Job& job) {
 absl::Status JobStore::Append(const std::string& id, absl::Time now,
                               std::vector<ofa::v1::JobEvent>& events) {
   if (events.empty()) return absl::OkStatus();
-  absl::StatusOr<std::vector<SqliteDb::Row>> last = db_->Query(
-      "SELECT COALESCE(MAX(sequence), 0) FROM job_events WHERE job_id = ?", {id});
+  absl::StatusOr<std::vector<SqliteDb::Row>> last =
+      db_->Query("SELECT COALESCE(MAX(sequence), 0) FROM job_events WHERE job_id = ?", {id});
   if (!last.ok()) return last.status();
   int64_t sequence = AsInt((*last)[0][0]);
   for (ofa::v1::JobEvent& event : events) {
     event.set_job_id(id);
     event.set_sequence(++sequence);
-    if (!event.has_time()) SetTime(event.mutable_time(), now);
+    if (!event.has_time()) SetTimestamp(event.mutable_time(), now);
     absl::StatusOr<std::vector<SqliteDb::Row>> inserted =
         db_->Query("INSERT INTO job_events (job_id, sequence, event) VALUES (?, ?, ?)",
                    {id, sequence, SqliteDb::Blob{event.SerializeAsString()}});
@@ -119,7 +124,7 @@ absl::StatusOr<ofa::v1::Job> JobStore::Create(const ofa::v1::JobSpec& spec,
     *job.mutable_spec() = spec;
     job.set_owner(owner);
     job.set_state(ofa::v1::JOB_STATE_QUEUED);
-    SetTime(job.mutable_create_time(), now);
+    SetTimestamp(job.mutable_create_time(), now);
     for (const ofa::v1::PhaseSpec& phase : phases) {
       ofa::v1::PhaseStatus* status = job.add_phases();
       *status->mutable_spec() = phase;
@@ -181,7 +186,8 @@ absl::StatusOr<std::vector<ofa::v1::Job>> JobStore::List(const ListFilter& filte
     sql += " AND seq < ?";
     params.emplace_back(filter.before_seq);
   }
-  sql += filter.newest_first ? " ORDER BY seq DESC LIMIT ?" : " ORDER BY priority DESC, seq LIMIT ?";
+  sql +=
+      filter.newest_first ? " ORDER BY seq DESC LIMIT ?" : " ORDER BY priority DESC, seq LIMIT ?";
   params.emplace_back(int64_t{filter.limit});
   absl::StatusOr<std::vector<SqliteDb::Row>> rows = db_->Query(sql, params);
   if (!rows.ok()) return rows.status();

@@ -14,6 +14,10 @@
 
 namespace ofa::coordinator {
 
+// A job in one of these states is over: it never runs again.
+bool IsTerminal(ofa::v1::JobState state);
+void SetTimestamp(google::protobuf::Timestamp* timestamp, absl::Time time);
+
 // The coordinator's durable record of jobs and their event streams, in
 // <state_dir>/coordinator.db (SQLite, WAL). Each job is stored as its ofa.v1.Job message plus
 // the columns the scheduler selects on (state, priority, owner, submission order). Every

@@ -12,7 +12,6 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
-#include <signal.h>
 
 #include <atomic>
 #include <cstdio>
@@ -35,6 +34,7 @@
 #include "coordinator/scheduler.h"
 #include "coordinator/training_service.h"
 #include "coordinator/worker_service.h"
+#include "trainer/common/stop_signals.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "host:port to serve gRPC on (port 0 = any).");
 ABSL_FLAG(std::string, port_file, "", "Write the port actually bound to this file (tests).");
@@ -167,12 +167,7 @@ absl::Status Run() {
     }
   });
   // SIGINT / SIGTERM: stop taking calls, finish the ones in flight, exit cleanly.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  int signal = 0;
-  sigwait(&signals, &signal);
+  const int signal = ofa::WaitForStopSignal();
   absl::PrintF("ofa-coordinator: signal %d, shutting down\n", signal);
   stopping = true;
   loop.join();
@@ -185,12 +180,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("The ofa-train control plane. --state_dir=DIR --listen=HOST:PORT");
   absl::ParseCommandLine(argc, argv);
-  // Block the stop signals in every thread (gRPC's included); main waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ofa::BlockStopSignals();  // Run() waits for them once the server is up.
   if (absl::Status s = Run(); !s.ok()) {
     absl::FPrintF(stderr, "ofa-coordinator: %s\n", s.ToString());
     return 2;

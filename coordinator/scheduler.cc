@@ -15,23 +15,12 @@ using ofa::v1::Job;
 using ofa::v1::JobEvent;
 using ofa::v1::PhaseStatus;
 
-void SetTime(google::protobuf::Timestamp* t, absl::Time time) {
-  const int64_t nanos = absl::ToUnixNanos(time);
-  t->set_seconds(nanos / 1000000000);
-  t->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
 absl::Time TimeOf(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
 absl::Duration DurationOf(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-bool IsTerminal(ofa::v1::JobState state) {
-  return state == ofa::v1::JOB_STATE_SUCCEEDED || state == ofa::v1::JOB_STATE_FAILED ||
-         state == ofa::v1::JOB_STATE_CANCELLED;
 }
 
 bool IsTerminal(ofa::v1::TaskState state) {
@@ -57,7 +46,7 @@ void FinishIfNoPhaseLeft(Job& job, std::vector<JobEvent>& events, absl::Time now
   }
   job.set_state(ofa::v1::JOB_STATE_SUCCEEDED);
   job.clear_current_phase();
-  SetTime(job.mutable_end_time(), now);
+  SetTimestamp(job.mutable_end_time(), now);
   AddStateEvent(events, job.state(), "all phases done");
 }
 
@@ -150,7 +139,7 @@ absl::StatusOr<Job> Scheduler::Cancel(const std::string& job_id, const std::stri
         if (IsTerminal(j.state())) return absl::OkStatus();
         j.set_state(ofa::v1::JOB_STATE_CANCELLED);
         j.set_error(reason.empty() ? "cancelled" : absl::StrCat("cancelled: ", reason));
-        SetTime(j.mutable_end_time(), now);
+        SetTimestamp(j.mutable_end_time(), now);
         AddStateEvent(events, j.state(), j.error());
         return absl::OkStatus();
       });
@@ -256,7 +245,7 @@ void Scheduler::NoteProgress(Attempt& attempt, const ofa::v1::TaskStatus& status
       // Periodic checkpoints are named after their step ("step-0000000152").
       int64_t step = 0;
       if (absl::SimpleAtoi(absl::StripPrefix(c->id(), "step-"), &step)) c->set_step(step);
-      SetTime(c->mutable_create_time(), now);
+      SetTimestamp(c->mutable_create_time(), now);
     }
     return absl::OkStatus();
   });
@@ -330,7 +319,7 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
         auto* f = finished.mutable_phase_finished();
         f->set_phase(phase.spec().name());
         f->set_attempt(attempt.number);
-        SetTime(phase.mutable_end_time(), now);
+        SetTimestamp(phase.mutable_end_time(), now);
         if (attempt.failure.empty()) {
           phase.set_state(ofa::v1::PHASE_STATE_DONE);
           phase.clear_error();
@@ -361,7 +350,7 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
           job.clear_current_phase();
           job.set_error(absl::StrCat("phase ", phase.spec().name(), " failed ",
                                      phase.failed_attempts(), " time(s); last: ", attempt.failure));
-          SetTime(job.mutable_end_time(), now);
+          SetTimestamp(job.mutable_end_time(), now);
           AddStateEvent(events, job.state(), job.error());
           return absl::OkStatus();
         }
@@ -373,7 +362,7 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
                                          : absl::Seconds(10);
         const absl::Duration backoff =
             first * std::pow(2.0, std::max(0, phase.failed_attempts() - 1));
-        SetTime(phase.mutable_retry_time(), now + backoff);
+        SetTimestamp(phase.mutable_retry_time(), now + backoff);
         return absl::OkStatus();
       }).status();
   // The job record is the truth; if it cannot be written the attempt is left to be
@@ -423,7 +412,7 @@ absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
       Update(job.id(), now, [&](Job& j, std::vector<JobEvent>& events) -> absl::Status {
         if (j.state() == ofa::v1::JOB_STATE_QUEUED) {
           j.set_state(ofa::v1::JOB_STATE_RUNNING);
-          SetTime(j.mutable_start_time(), now);
+          SetTimestamp(j.mutable_start_time(), now);
           AddStateEvent(events, j.state(), absl::StrCat("placed on ", world, " device(s)"));
         }
         j.set_current_phase(phase.spec().name());
@@ -431,7 +420,7 @@ absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
         p.set_state(ofa::v1::PHASE_STATE_RUNNING);
         p.set_attempt(number);
         p.clear_retry_time();
-        if (!p.has_start_time()) SetTime(p.mutable_start_time(), now);
+        if (!p.has_start_time()) SetTimestamp(p.mutable_start_time(), now);
         auto* e = events.emplace_back().mutable_phase_started();
         e->set_phase(p.spec().name());
         e->set_attempt(number);
@@ -448,7 +437,6 @@ absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
   attempt.phase_index = index;
   attempt.number = number;
   attempt.task_ids = task_ids;
-  attempt.start = now;
   for (int rank = 0; rank < world; ++rank) {
     Task& task = tasks_[task_ids[rank]];
     task = Task{};

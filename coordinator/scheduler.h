@@ -94,7 +94,6 @@ class Scheduler {
     int number = 0;
     std::vector<std::string> task_ids;  // By rank.
     std::string failure;                // Why the first task that failed did.
-    absl::Time start;
     absl::Time last_progress_write = absl::InfinitePast();
     std::string last_checkpoint;
     int64_t last_progress_step = -1;

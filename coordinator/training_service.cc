@@ -35,11 +35,6 @@ absl::Status CheckRequestId(const std::string& id) {
   return absl::OkStatus();
 }
 
-bool IsTerminal(ofa::v1::JobState s) {
-  return s == ofa::v1::JOB_STATE_SUCCEEDED || s == ofa::v1::JOB_STATE_FAILED ||
-         s == ofa::v1::JOB_STATE_CANCELLED;
-}
-
 }  // namespace
 
 absl::StatusOr<Caller> TrainingServiceImpl::CheckUser(const grpc::ServerContext& context) {
@@ -56,7 +51,7 @@ absl::StatusOr<Caller> TrainingServiceImpl::CheckUser(const grpc::ServerContext&
 }
 
 absl::StatusOr<Job> TrainingServiceImpl::VisibleJob(const grpc::ServerContext& context,
-                                                    const std::string& job_id) {
+                                                    const std::string& job_id, Caller* who) {
   absl::StatusOr<Caller> caller = CheckUser(context);
   if (!caller.ok()) return caller.status();
   if (absl::Status s = CheckJobId(job_id); !s.ok()) return s;
@@ -65,6 +60,7 @@ absl::StatusOr<Job> TrainingServiceImpl::VisibleJob(const grpc::ServerContext& c
   if (caller->role != Role::kAdmin && job->owner() != caller->name) {
     return absl::NotFoundError(absl::StrCat("no job \"", job_id, "\""));
   }
+  if (who != nullptr) *who = *std::move(caller);
   return job;
 }
 
@@ -163,12 +159,12 @@ grpc::Status TrainingServiceImpl::CancelJob(grpc::ServerContext* context,
   if (request->reason().size() > 1024) {
     return ToGrpc(absl::InvalidArgumentError("reason: at most 1024 characters"));
   }
-  absl::StatusOr<Job> job = VisibleJob(*context, request->job_id());
+  Caller caller;
+  absl::StatusOr<Job> job = VisibleJob(*context, request->job_id(), &caller);
   if (!job.ok()) return ToGrpc(job.status());
-  absl::StatusOr<Caller> caller = auth_.Check(*context, kUsers);
   const std::string reason = request->reason().empty()
-                                 ? absl::StrCat("by ", caller->name)
-                                 : absl::StrCat(request->reason(), " (by ", caller->name, ")");
+                                 ? absl::StrCat("by ", caller.name)
+                                 : absl::StrCat(request->reason(), " (by ", caller.name, ")");
   job = scheduler_.Cancel(request->job_id(), reason, scheduler_.Now());
   if (!job.ok()) return ToGrpc(job.status());
   *response = *std::move(job);

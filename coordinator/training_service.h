@@ -38,10 +38,10 @@ class TrainingServiceImpl final : public ofa::v1::TrainingService::Service {
  private:
   // The caller, if its token is valid, its role a user's and its rate within the limit.
   absl::StatusOr<Caller> CheckUser(const grpc::ServerContext& context);
-  // The job if the caller may see it (NOT_FOUND otherwise: another tenant's job ids are not
-  // confirmed to exist).
+  // The job if the caller (CheckUser) may see it (NOT_FOUND otherwise: another tenant's job
+  // ids are not confirmed to exist). `who`, if given, receives the caller.
   absl::StatusOr<ofa::v1::Job> VisibleJob(const grpc::ServerContext& context,
-                                          const std::string& job_id);
+                                          const std::string& job_id, Caller* who = nullptr);
 
   Scheduler& scheduler_;
   const Authenticator& auth_;

@@ -56,13 +56,9 @@ class Client {
     stub_ = ofa::v1::TrainingService::NewStub(*channel);
     const std::string file = absl::GetFlag(FLAGS_token_file);
     if (!file.empty()) {
-      std::ifstream in(file);
-      std::stringstream text;
-      text << in.rdbuf();
-      token_ = std::string(absl::StripAsciiWhitespace(text.str()));
-      if (!in || token_.empty()) {
-        return absl::NotFoundError(absl::StrCat("--token_file=", file, ": no token in it"));
-      }
+      absl::StatusOr<std::string> token = ofa::ReadTokenFile(file, "token_file");
+      if (!token.ok()) return token.status();
+      token_ = *std::move(token);
     } else if (const char* env = std::getenv("OFA_TOKEN"); env != nullptr) {
       token_ = env;
     }
@@ -73,7 +69,7 @@ class Client {
   std::unique_ptr<grpc::ClientContext> Context(bool stream = false) const {
     auto context = std::make_unique<grpc::ClientContext>();
     if (!stream) context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-    if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
+    ofa::AddBearerToken(*context, token_);
     return context;
   }
 

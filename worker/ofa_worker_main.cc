@@ -6,15 +6,12 @@
 //
 // SIGINT/SIGTERM stop its trainers (SIGTERM, then SIGKILL after --stop_grace_s) and report
 // them before exiting; the coordinator retries their phases elsewhere.
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -23,7 +20,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/strip.h"
+#include "trainer/common/grpc_channel.h"
+#include "trainer/common/stop_signals.h"
 #include "worker/nvml_devices.h"
 #include "worker/worker_agent.h"
 
@@ -65,14 +63,10 @@ absl::Status Run() {
   ofa::worker::WorkerAgent::Options options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   if (!absl::GetFlag(FLAGS_token_file).empty()) {
-    std::ifstream in(absl::GetFlag(FLAGS_token_file));
-    std::stringstream token;
-    token << in.rdbuf();
-    options.token = std::string(absl::StripAsciiWhitespace(token.str()));
-    if (!in || options.token.empty()) {
-      return absl::NotFoundError(absl::StrCat("--token_file=", absl::GetFlag(FLAGS_token_file),
-                                              ": cannot read a token from it"));
-    }
+    absl::StatusOr<std::string> token =
+        ofa::ReadTokenFile(absl::GetFlag(FLAGS_token_file), "token_file");
+    if (!token.ok()) return token.status();
+    options.token = *std::move(token);
   }
   options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
   options.hostname =
@@ -137,12 +131,7 @@ absl::Status Run() {
 
   static std::atomic<bool> stop{false};
   std::thread waiter([] {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    int signal = 0;
-    sigwait(&signals, &signal);
+    ofa::WaitForStopSignal();
     stop = true;
   });
   waiter.detach();
@@ -155,11 +144,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("The ofa-train node agent. --coordinator=HOST:PORT --cpu_slots=N");
   absl::ParseCommandLine(argc, argv);
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ofa::BlockStopSignals();  // A thread of Run() waits for them.
   if (absl::Status s = Run(); !s.ok()) {
     absl::FPrintF(stderr, "ofa-worker: %s\n", s.ToString());
     return 2;

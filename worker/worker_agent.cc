@@ -56,7 +56,7 @@ WorkerAgent::WorkerAgent(Options options) : options_(std::move(options)) {}
 
 void WorkerAgent::PrepareContext(grpc::ClientContext& context, absl::Duration deadline) const {
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-  if (!options_.token.empty()) context.AddMetadata("authorization", "Bearer " + options_.token);
+  ofa::AddBearerToken(context, options_.token);
 }
 
 absl::Status WorkerAgent::Register() {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace ofa {
@@ -30,6 +31,22 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenCoordinatorChannel(const std:
   args.SetMaxReceiveMessageSize(8 << 20);
   args.SetMaxSendMessageSize(8 << 20);
   return grpc::CreateCustomChannel(address, credentials, args);
+}
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path, const std::string& flag) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string token(absl::StripAsciiWhitespace(text.str()));
+  if (!in || token.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("--", flag, "=", path, ": cannot read a token from it"));
+  }
+  return token;
+}
+
+void AddBearerToken(grpc::ClientContext& context, const std::string& token) {
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
 }
 
 }  // namespace ofa

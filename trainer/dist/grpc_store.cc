@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "trainer/common/grpc_channel.h"
 
 namespace ofa::trainer {
 namespace {
@@ -46,7 +47,7 @@ GrpcStore::GrpcStore(std::shared_ptr<grpc::Channel> channel, std::string token)
 void GrpcStore::Prepare(grpc::ClientContext& context, absl::Duration wait) const {
   context.set_deadline(std::chrono::system_clock::now() +
                        absl::ToChronoMilliseconds(wait + kCallSlack));
-  if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
+  ofa::AddBearerToken(context, token_);
 }
 
 absl::Status GrpcStore::Set(const std::string& key, const std::string& value) {
