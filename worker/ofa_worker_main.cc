@@ -23,6 +23,7 @@
 #include "trainer/common/grpc_channel.h"
 #include "trainer/common/stop_signals.h"
 #include "worker/nvml_devices.h"
+#include "worker/rapl_counter.h"
 #include "worker/worker_agent.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "The coordinator's host:port.");
@@ -46,6 +47,10 @@ ABSL_FLAG(std::string, work_dir, "",
 ABSL_FLAG(double, stop_grace_s, 10, "Seconds a trainer has to end after SIGTERM.");
 ABSL_FLAG(double, silence_limit_s, 1800, "Kill a trainer whose progress is silent this long.");
 ABSL_FLAG(int, collective_timeout_s, 60, "Trainers' collective timeout.");
+ABSL_FLAG(double, cpu_watts_per_core, 6.0,
+          "CPU power model (used only where RAPL cannot be read): full-load watts per core.");
+ABSL_FLAG(std::string, powercap_root, "/sys/class/powercap",
+          "Where the RAPL energy counters are (Linux powercap).");
 
 namespace {
 
@@ -94,12 +99,21 @@ absl::Status Run() {
                     found.status().message(), cpu_slots);
     }
   }
+  options.cpu_watts_per_core = absl::GetFlag(FLAGS_cpu_watts_per_core);
+  if (!(options.cpu_watts_per_core > 0 && options.cpu_watts_per_core <= 100)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cpu_watts_per_core=", options.cpu_watts_per_core, ": must be in (0, 100]"));
+  }
+  options.powercap_root = absl::GetFlag(FLAGS_powercap_root);
   if (options.devices.empty()) {
+    const bool rapl = ofa::worker::OpenRaplDomains(options.powercap_root).ok();
     for (int i = 0; i < cpu_slots; ++i) {
       ofa::v1::Device& d = options.devices.emplace_back();
       d.set_index(i);
       d.set_kind(ofa::v1::DEVICE_KIND_CPU);
       d.set_name(absl::StrFormat("cpu slot (%d thread(s))", options.threads_per_slot));
+      d.set_power_limit_watts(options.threads_per_slot * options.cpu_watts_per_core);
+      d.set_energy_counter(rapl);
     }
   }
   namespace fs = std::filesystem;

@@ -1,5 +1,6 @@
 #include "worker/progress_follower.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "nlohmann/json.hpp"
@@ -41,6 +42,7 @@ void ProgressFollower::Parse(const std::string& line) {
     progress_.set_loss(event.value("loss", 0.0));
     progress_.set_images_per_second(event.value("images_per_second", 0.0));
     progress_.set_eta_seconds(event.value("eta_seconds", 0.0));
+    training_flops_ = std::max(training_flops_, event.value("training_flops", 0.0));
   } else if (kind == "checkpoint") {
     latest_checkpoint_ = event.value("checkpoint", "");
     if (has_progress_) progress_.set_step(event.value("step", progress_.step()));

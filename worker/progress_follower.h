@@ -26,6 +26,8 @@ class ProgressFollower {
   const std::string& latest_checkpoint() const { return latest_checkpoint_; }
   double largest_top1() const { return largest_top1_; }
   double smallest_top1() const { return smallest_top1_; }
+  // Training FLOPs the trainer reported so far.
+  double training_flops() const { return training_flops_; }
   absl::Time last_activity() const { return last_activity_; }
 
  private:
@@ -39,6 +41,7 @@ class ProgressFollower {
   std::string latest_checkpoint_;
   double largest_top1_ = 0;
   double smallest_top1_ = 0;
+  double training_flops_ = 0;
   absl::Time last_activity_ = absl::Now();
 };
 

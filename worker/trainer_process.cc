@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 
@@ -73,8 +76,11 @@ TrainerProcess::~TrainerProcess() {
 std::optional<TrainerProcess::Exit> TrainerProcess::Poll(absl::Time now) {
   if (exit_.has_value()) return exit_;
   int status = 0;
-  const pid_t done = waitpid(pid_, &status, WNOHANG);
+  struct rusage usage {};
+  const pid_t done = wait4(pid_, &status, WNOHANG, &usage);
   if (done == pid_) {
+    cpu_seconds_ = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec * 1e-6 +
+                   usage.ru_stime.tv_sec + usage.ru_stime.tv_usec * 1e-6;
     Exit exit;
     exit.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     exit.stopped = kill_at_.has_value();
@@ -107,6 +113,26 @@ std::string TrainerProcess::LogTail(size_t max_bytes) const {
   std::string tail(static_cast<size_t>(size - start), '\0');
   in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
   return tail;
+}
+
+double TrainerProcess::CpuSeconds() {
+  if (exit_.has_value()) return cpu_seconds_;
+  // /proc/<pid>/stat: "pid (comm) state ..." with utime and stime the 14th and 15th fields;
+  // comm may hold spaces, so fields are counted after the last ')'.
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return cpu_seconds_;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::atoll(field.c_str());
+    if (i == 15) stime = std::atoll(field.c_str());
+  }
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  cpu_seconds_ = std::max(cpu_seconds_, (utime + stime) / ticks);
+  return cpu_seconds_;
 }
 
 }  // namespace ofa::worker

@@ -38,6 +38,8 @@ class TrainerProcess {
   // The last `max_bytes` of the log (its error output), for the task's result.
   std::string LogTail(size_t max_bytes) const;
   pid_t pid() const { return pid_; }
+  // CPU time (user + system, all threads) it has used so far; its final total once ended.
+  double CpuSeconds();
 
  private:
   TrainerProcess(pid_t pid, std::string log_path) : pid_(pid), log_path_(std::move(log_path)) {}
@@ -47,6 +49,7 @@ class TrainerProcess {
   std::optional<Exit> exit_;
   std::optional<absl::Time> kill_at_;
   bool killed_ = false;
+  double cpu_seconds_ = 0;
 };
 
 }  // namespace ofa::worker

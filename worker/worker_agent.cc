@@ -52,7 +52,47 @@ std::string FileName(const std::string& task_id) {
 
 }  // namespace
 
-WorkerAgent::WorkerAgent(Options options) : options_(std::move(options)) {}
+// Energy is sampled this often: fine enough for power-sample integration and per-interval
+// carbon intensity, and a few file reads each time (well under 0.1% of a core).
+constexpr absl::Duration kEnergyPeriod = absl::Seconds(1);
+
+WorkerAgent::WorkerAgent(Options options) : options_(std::move(options)) {
+  EnergyMeter::Options meter;
+  meter.devices = options_.devices;
+  meter.cores_per_cpu_slot = std::max(1, options_.threads_per_slot);
+  meter.cpu_watts_per_core = options_.cpu_watts_per_core;
+  meter.powercap_root = options_.powercap_root;
+  meter_ = std::make_unique<EnergyMeter>(meter);
+  Log("energy: " + meter_->Describe());
+}
+
+void WorkerAgent::SampleEnergy(absl::Time now) {
+  std::map<int, double> cpu_seconds;
+  std::vector<int> busy_gpus;
+  for (auto& [id, task] : tasks_) {
+    const int device = task.assignment.device_index();
+    if (task.assignment.job_spec().resources().device_kind() == ofa::v1::DEVICE_KIND_CUDA) {
+      busy_gpus.push_back(device);
+      continue;
+    }
+    const double total = task.process->CpuSeconds();
+    cpu_seconds[device] += total - task.cpu_seconds;
+    task.cpu_seconds = total;
+  }
+  meter_->Sample(now, cpu_seconds, busy_gpus);
+  last_energy_sample_ = now;
+}
+
+ofa::v1::TaskUsage WorkerAgent::UsageOf(const Task& task, absl::Time now) const {
+  const EnergyMeter::Reading r = meter_->Get(task.assignment.device_index());
+  ofa::v1::TaskUsage usage;
+  usage.set_device_seconds(absl::ToDoubleSeconds(now - task.start));
+  usage.set_energy_joules(r.energy_joules - task.energy_at_start.energy_joules);
+  usage.set_estimated_energy_joules(r.estimated_energy_joules -
+                                    task.energy_at_start.estimated_energy_joules);
+  usage.set_training_flops(task.progress->training_flops());
+  return usage;
+}
 
 void WorkerAgent::PrepareContext(grpc::ClientContext& context, absl::Duration deadline) const {
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
@@ -132,9 +172,12 @@ void WorkerAgent::StartTask(const ofa::v1::TaskAssignment& a, absl::Time now) {
     unreported_.push_back(failed);
     return;
   }
+  SampleEnergy(now);  // So the task's energy starts from the present reading.
   Task& task = tasks_[a.task_id()];
   task.assignment = a;
   task.process = *std::move(process);
+  task.start = now;
+  task.energy_at_start = meter_->Get(a.device_index());
   // Ranks other than 0 write their progress to <file>.rank<N>.
   task.progress = std::make_unique<ProgressFollower>(
       a.rank() == 0 ? progress_path : absl::StrCat(progress_path, ".rank", a.rank()));
@@ -144,6 +187,7 @@ void WorkerAgent::StartTask(const ofa::v1::TaskAssignment& a, absl::Time now) {
 }
 
 void WorkerAgent::Supervise(absl::Time now) {
+  bool sampled = false;
   for (auto it = tasks_.begin(); it != tasks_.end();) {
     Task& task = it->second;
     task.progress->Update(now);
@@ -157,10 +201,16 @@ void WorkerAgent::Supervise(absl::Time now) {
       ++it;
       continue;
     }
+    if (!sampled) {
+      // Its energy up to the end (the process's final CPU time is known now).
+      SampleEnergy(now);
+      sampled = true;
+    }
     ofa::v1::ReportTaskResultRequest result;
     result.set_worker_id(worker_id_);
     result.set_task_id(it->first);
     result.set_exit_code(exit->exit_code);
+    *result.mutable_usage() = UsageOf(task, now);
     result.set_state(exit->exit_code == 0 ? ofa::v1::TASK_STATE_SUCCEEDED
                      : task.cancelled     ? ofa::v1::TASK_STATE_KILLED
                                           : ofa::v1::TASK_STATE_FAILED);
@@ -210,6 +260,18 @@ absl::Status WorkerAgent::HeartbeatOnce(absl::Time now) {
     status->set_state(ofa::v1::TASK_STATE_RUNNING);
     if (task.progress->has_progress()) *status->mutable_progress() = task.progress->progress();
     status->set_latest_checkpoint_id(task.progress->latest_checkpoint());
+    *status->mutable_usage() = UsageOf(task, now);
+  }
+  for (const ofa::v1::Device& device : options_.devices) {
+    const EnergyMeter::Reading r = meter_->Get(device.index());
+    ofa::v1::DeviceEnergy* e = request.add_energy();
+    e->set_device_index(device.index());
+    e->set_energy_joules(r.energy_joules);
+    e->set_measured(r.measured);
+    e->set_power_watts(r.power_watts);
+    if (last_energy_sample_ != absl::InfinitePast()) {
+      e->mutable_sample_time()->set_seconds(absl::ToUnixSeconds(last_energy_sample_));
+    }
   }
   grpc::ClientContext context;
   PrepareContext(context, absl::Seconds(10));
@@ -261,6 +323,7 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
   std::string last_error;
   while (!stop.load()) {
     const absl::Time now = absl::Now();
+    if (now - last_energy_sample_ >= kEnergyPeriod) SampleEnergy(now);
     Supervise(now);
     if (worker_id_.empty()) {
       if (absl::Status s = Register(); !s.ok()) {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "ofa/v1/worker_service.grpc.pb.h"
+#include "worker/energy_meter.h"
 #include "worker/progress_follower.h"
 #include "worker/trainer_process.h"
 
@@ -40,6 +41,9 @@ class WorkerAgent {
     // A trainer whose progress file has not grown for this long is hung and is killed.
     absl::Duration silence_limit = absl::Minutes(30);
     int collective_timeout_s = 60;
+    // Energy metering (EnergyMeter): RAPL location and the CPU power model's rating.
+    std::string powercap_root = "/sys/class/powercap";
+    double cpu_watts_per_core = 6.0;
   };
 
   explicit WorkerAgent(Options options);
@@ -52,6 +56,9 @@ class WorkerAgent {
     std::unique_ptr<TrainerProcess> process;
     std::unique_ptr<ProgressFollower> progress;
     bool cancelled = false;
+    absl::Time start;
+    EnergyMeter::Reading energy_at_start;  // Of its device.
+    double cpu_seconds = 0;                // Of its trainer, at the last meter sample.
   };
 
   absl::Status Register();
@@ -61,6 +68,9 @@ class WorkerAgent {
   void SendResults();
   void StopAll(absl::Duration grace);
   void PrepareContext(grpc::ClientContext& context, absl::Duration deadline) const;
+  // Advances the energy meter to `now`, giving each CPU slot its trainer's CPU time.
+  void SampleEnergy(absl::Time now);
+  ofa::v1::TaskUsage UsageOf(const Task& task, absl::Time now) const;
 
   Options options_;
   std::unique_ptr<ofa::v1::WorkerService::Stub> stub_;
@@ -68,6 +78,8 @@ class WorkerAgent {
   absl::Duration heartbeat_interval_ = absl::Seconds(2);
   std::map<std::string, Task> tasks_;                         // Running, by task id.
   std::vector<ofa::v1::ReportTaskResultRequest> unreported_;  // Ended, not yet delivered.
+  std::unique_ptr<EnergyMeter> meter_;
+  absl::Time last_energy_sample_ = absl::InfinitePast();
 };
 
 }  // namespace ofa::worker

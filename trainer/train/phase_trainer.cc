@@ -200,7 +200,7 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
       const double elapsed = std::chrono::duration<double>(now - start).count();
       const double eta = elapsed / (step - first_step) * (total_steps - step);
       progress_.Progress({phase.name(), step, total_steps, loader.position().epoch,
-                          window_loss / window_steps, rate, eta},
+                          window_loss / window_steps, rate, eta, outcome.training_flops},
                          /*force=*/last);
       window_start = now;
       window_steps = 0;

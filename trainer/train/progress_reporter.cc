@@ -47,7 +47,8 @@ void ProgressReporter::Progress(const ProgressUpdate& u, bool force) {
              {"epoch", u.epoch},
              {"loss", u.loss},
              {"images_per_second", u.images_per_second},
-             {"eta_seconds", u.eta_seconds}});
+             {"eta_seconds", u.eta_seconds},
+             {"training_flops", u.training_flops}});
 }
 
 void ProgressReporter::Event(const std::string& kind, const std::string& text,

@@ -19,6 +19,8 @@ struct ProgressUpdate {
   double loss = 0;
   double images_per_second = 0;
   double eta_seconds = 0;
+  // Training FLOPs this process has done in the phase so far (the worker meters them).
+  double training_flops = 0;
 };
 
 // Progress of long work in two forms: a human line ("phase full  step 120/469  epoch 1 ...")
