@@ -12,6 +12,7 @@
 #include <set>
 
 #include "coordinator/auth.h"
+#include "coordinator/carbon_intensity.h"
 #include "coordinator/job_store.h"
 #include "coordinator/rendezvous_table.h"
 #include "coordinator/scheduler.h"
@@ -53,6 +54,7 @@ class CoordinatorServiceTest : public ::testing::Test {
     Scheduler::Options options;
     options.lease = absl::Seconds(5);
     options.clock = [this] { return now_; };
+    options.intensity = intensity_.get();
     scheduler_ = *Scheduler::Recover(store_.get(), &rendezvous_, options, now_);
     training_ = std::make_unique<TrainingServiceImpl>(*scheduler_, *auth_, user_rate_);
     workers_ = std::make_unique<WorkerServiceImpl>(rendezvous_, scheduler_.get(), *auth_);
@@ -158,6 +160,7 @@ class CoordinatorServiceTest : public ::testing::Test {
   fs::path dir_;
   double user_rate_ = 50;
   absl::Time now_ = absl::Now();
+  std::unique_ptr<CarbonIntensity> intensity_;  // Null = the scheduler's default table.
   std::unique_ptr<Authenticator> auth_;
   RendezvousTable rendezvous_;
   std::unique_ptr<JobStore> store_;
@@ -294,6 +297,173 @@ TEST_F(CoordinatorServiceTest, ARestartKeepsJobsAndResumesTheRunningPhase) {
   ofa::v1::Job again;
   ASSERT_TRUE(Submit(kAlice, Spec(1), &again, "req-1").ok());
   EXPECT_EQ(again.id(), job.id()) << "a resubmitted request_id returns the first job";
+}
+
+ofa::v1::TaskUsage Usage(double seconds, double joules, double estimated, double flops) {
+  ofa::v1::TaskUsage u;
+  u.set_device_seconds(seconds);
+  u.set_energy_joules(joules);
+  u.set_estimated_energy_joules(estimated);
+  u.set_training_flops(flops);
+  return u;
+}
+
+TEST_F(CoordinatorServiceTest, CarbonIsBookedOnceAcrossRetriesAndRestarts) {
+  ofa::v1::JobSpec spec = Spec(1);
+  spec.mutable_carbon()->set_intensity_source(ofa::v1::INTENSITY_SOURCE_FIXED);
+  spec.mutable_carbon()->set_fixed_intensity_g_per_kwh(100);
+  spec.mutable_carbon()->set_pue(1.0);
+  spec.mutable_dataset()->set_batch_size_per_device(8);
+  ofa::v1::Job job;
+  ASSERT_TRUE(Submit(kAlice, spec, &job).ok());
+  Tick(absl::Seconds(6));
+  std::string a = Register("node-a");
+  Tick();
+  ofa::v1::HeartbeatResponse r;
+  auto beat_with = [&](const std::string& worker, const std::string& task,
+                       const ofa::v1::TaskUsage& usage) {
+    ofa::v1::HeartbeatRequest request;
+    request.set_worker_id(worker);
+    ofa::v1::TaskStatus* t = request.add_tasks();
+    t->set_task_id(task);
+    t->set_state(ofa::v1::TASK_STATE_RUNNING);
+    *t->mutable_usage() = usage;
+    ofa::v1::HeartbeatResponse response;
+    EXPECT_TRUE(fleet_->Heartbeat(As(kWorker).get(), request, &response).ok());
+  };
+  auto report_with = [&](const std::string& worker, const std::string& task,
+                         ofa::v1::TaskState state, const ofa::v1::TaskUsage& usage) {
+    ofa::v1::ReportTaskResultRequest request;
+    request.set_worker_id(worker);
+    request.set_task_id(task);
+    request.set_state(state);
+    *request.mutable_usage() = usage;
+    request.mutable_final_progress()->set_total_steps(20);
+    request.mutable_final_progress()->set_step(20);
+    ofa::v1::ReportTaskResultResponse response;
+    EXPECT_TRUE(fleet_->ReportTaskResult(As(kWorker).get(), request, &response).ok());
+  };
+
+  // Attempt 1: the same cumulative usage twice, then a failure.
+  r = Beat(a);
+  ASSERT_EQ(r.assignments_size(), 1);
+  std::string task = r.assignments(0).task_id();
+  beat_with(a, task, Usage(10, 3.6e5, 1e5, 1e12));
+  beat_with(a, task, Usage(10, 3.6e5, 1e5, 1e12));
+  report_with(a, task, ofa::v1::TASK_STATE_FAILED, Usage(12, 4e5, 1e5, 1e12));
+  // Attempt 2 (after the 4 s back-off) runs when the coordinator restarts.
+  Tick(absl::Seconds(3));
+  Beat(a);
+  Tick(absl::Seconds(2));
+  r = Beat(a);
+  ASSERT_EQ(r.assignments_size(), 1) << Get(job.id()).DebugString();
+  task = r.assignments(0).task_id();
+  beat_with(a, task, Usage(5, 2e5, 0, 0.5e12));
+  Stop();
+  Start();
+  EXPECT_TRUE(Beat(a).reregister());
+  a = Register("node-a");
+  Tick(absl::Seconds(3));
+  Beat(a);
+  Tick(absl::Seconds(3));
+  r = Beat(a);
+  ASSERT_EQ(r.assignments_size(), 1);
+  EXPECT_EQ(r.assignments(0).scope().attempt(), 3);
+  report_with(a, r.assignments(0).task_id(), ofa::v1::TASK_STATE_SUCCEEDED,
+              Usage(5, 1e5, 0, 2e12));
+  Tick();
+
+  ofa::v1::GetCarbonReportRequest request;
+  request.set_job_id(job.id());
+  ofa::v1::CarbonReport report;
+  ASSERT_TRUE(users_->GetCarbonReport(As(kAlice).get(), request, &report).ok());
+  const ofa::v1::PhaseCarbon& full = report.phases(0);
+  EXPECT_EQ(full.attempts(), 3);
+  EXPECT_DOUBLE_EQ(full.totals().energy_joules(), 7e5);
+  EXPECT_DOUBLE_EQ(full.totals().wasted_energy_joules(), 6e5) << "failed + interrupted";
+  EXPECT_DOUBLE_EQ(full.totals().estimated_energy_joules(), 1e5);
+  EXPECT_DOUBLE_EQ(full.totals().device_seconds(), 22);
+  EXPECT_DOUBLE_EQ(full.totals().training_flops(), 3.5e12);
+  EXPECT_NEAR(full.totals().co2_grams(), 7e5 / 3.6e6 * 100, 1e-9);
+  EXPECT_DOUBLE_EQ(report.total().energy_joules(), 7e5);
+  EXPECT_THAT(report.intensity_source_description(), HasSubstr("fixed 100 g/kWh, PUE 1.00"));
+  // The job record carries the same totals once the phase concluded.
+  const ofa::v1::Job after = Get(job.id());
+  EXPECT_DOUBLE_EQ(after.phases(0).carbon().energy_joules(), 7e5);
+  EXPECT_DOUBLE_EQ(after.carbon().co2_grams(), report.total().co2_grams());
+
+  // The counterfactual: target "edge" (at most 1M MACs) trained alone for every epoch of the
+  // schedule, at this job's measured joules per FLOP.
+  ASSERT_EQ(report.from_scratch_size(), 1);
+  const ofa::v1::CounterfactualCost& edge = report.from_scratch(0);
+  EXPECT_EQ(edge.target(), "edge");
+  int epochs = 0;
+  for (const auto& p : after.phases()) {
+    if (p.spec().kind() != ofa::v1::PHASE_KIND_SPECIALIZE) epochs += p.spec().epochs();
+  }
+  const double images = 20.0 / after.phases(0).spec().epochs() * 8;
+  EXPECT_GT(edge.training_flops(), 0);
+  EXPECT_LE(edge.training_flops(), epochs * images * 6e6 * (1 + 1e-12));
+  EXPECT_NEAR(edge.energy_joules(), edge.training_flops() * 7e5 / 3.5e12, 1e-6);
+  EXPECT_NEAR(report.co2_saved_grams(), edge.co2_grams() - report.total().co2_grams(), 1e-9);
+}
+
+TEST_F(CoordinatorServiceTest, CarbonAwareStartWaitsForTheCleanerWindowWithinTheSlack) {
+  // The grid: 400 g/kWh now, 100 g/kWh from an hour on, 50 g/kWh after four hours.
+  const int64_t t = absl::ToUnixSeconds(now_);
+  std::ofstream(dir_ / "grid.csv") << "timestamp,region,g_per_kwh\n"
+                                   << t << ",GB,400\n"
+                                   << t + 3600 << ",GB,100\n"
+                                   << t + 4 * 3600 << ",GB,50\n";
+  Stop();
+  intensity_ = std::make_unique<CarbonIntensity>(CarbonIntensity::Options{});
+  ASSERT_TRUE(intensity_->LoadTimeSeries((dir_ / "grid.csv").string()).ok());
+  Start();
+  ofa::v1::JobSpec spec = Spec(1);
+  spec.mutable_carbon()->set_region("GB");
+  spec.mutable_carbon()->set_pue(1.0);
+  spec.mutable_carbon()->mutable_deadline_slack()->set_seconds(2 * 3600);
+  ofa::v1::Job job;
+  ASSERT_TRUE(Submit(kAlice, spec, &job).ok());
+  Tick(absl::Seconds(6));
+  std::string a = Register("node-a");
+  Tick();
+  Tick();
+  EXPECT_EQ(Beat(a).assignments_size(), 0) << "it waits for the 100 g/kWh window";
+  ofa::v1::Job waiting = Get(job.id());
+  EXPECT_THAT(waiting.phases(0).note(), HasSubstr("carbon-aware start: waits"));
+  EXPECT_NEAR(waiting.phases(0).carbon_aware_delay().seconds(), 3600 - 6, 1);
+
+  now_ += absl::Hours(1);
+  a = Register("node-a");
+  Tick();
+  ofa::v1::HeartbeatResponse r = Beat(a);
+  ASSERT_EQ(r.assignments_size(), 1);
+  ofa::v1::ReportTaskResultRequest result;
+  result.set_worker_id(a);
+  result.set_task_id(r.assignments(0).task_id());
+  result.set_state(ofa::v1::TASK_STATE_SUCCEEDED);
+  result.mutable_usage()->set_device_seconds(60);
+  result.mutable_usage()->set_energy_joules(3.6e6);  // 1 kWh.
+  ofa::v1::ReportTaskResultResponse response;
+  now_ += absl::Seconds(60);
+  ASSERT_TRUE(fleet_->ReportTaskResult(As(kWorker).get(), result, &response).ok());
+  Tick();
+  ofa::v1::GetCarbonReportRequest request;
+  request.set_job_id(job.id());
+  ofa::v1::CarbonReport report;
+  ASSERT_TRUE(users_->GetCarbonReport(As(kAlice).get(), request, &report).ok());
+  EXPECT_NEAR(report.phases(0).totals().co2_grams(), 100, 1e-6);
+  // Started at once, the same kWh would have met 400 g/kWh.
+  EXPECT_NEAR(report.phases(0).carbon_aware_saved_grams(), 300, 1e-6);
+  EXPECT_NEAR(report.carbon_aware_saved_grams(), 300, 1e-6);
+  // The next phase has only the slack left over (2 h - 1 h): the 50 g/kWh window at 4 h is
+  // beyond it, so it starts at once.
+  a = Register("node-a");  // The minute of training outlived its lease in this test.
+  Tick();
+  EXPECT_EQ(Beat(a).assignments_size(), 1);
+  EXPECT_FALSE(Get(job.id()).phases(1).has_carbon_aware_delay() &&
+               Get(job.id()).phases(1).carbon_aware_delay().seconds() > 0);
 }
 
 TEST_F(CoordinatorServiceTest, TokensRolesAndTenantsAreEnforced) {

@@ -54,6 +54,7 @@ class Fleet {
   void Release(const Slot& slot, const std::string& task_id);
 
   const Worker* Find(const std::string& worker_id) const;
+  const std::map<std::string, Worker>& workers() const { return workers_; }
   absl::Duration lease() const { return lease_; }
 
  private:

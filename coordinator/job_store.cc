@@ -146,6 +146,17 @@ absl::StatusOr<ofa::v1::Job> JobStore::Create(const ofa::v1::JobSpec& spec,
   return job;
 }
 
+absl::StatusOr<std::map<ofa::v1::JobState, int>> JobStore::CountByState() {
+  absl::StatusOr<std::vector<SqliteDb::Row>> rows =
+      db_->Query("SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  if (!rows.ok()) return rows.status();
+  std::map<ofa::v1::JobState, int> counts;
+  for (const SqliteDb::Row& row : *rows) {
+    counts[static_cast<ofa::v1::JobState>(AsInt(row[0]))] = static_cast<int>(AsInt(row[1]));
+  }
+  return counts;
+}
+
 absl::StatusOr<ofa::v1::Job> JobStore::Get(const std::string& id) { return Load(id); }
 
 absl::StatusOr<ofa::v1::Job> JobStore::Update(const std::string& id, absl::Time now,

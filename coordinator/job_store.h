@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,9 +53,13 @@ class JobStore {
                                       const Mutation& mutate);
   // In scheduling order: higher priority first, then earlier submission.
   absl::StatusOr<std::vector<ofa::v1::Job>> List(const ListFilter& filter);
-  // The job's events with sequence > `after`, oldest first, at most `limit`.
+  // How many jobs are in each state (states with none are left out).
+  absl::StatusOr<std::map<ofa::v1::JobState, int>> CountByState();
   // The submission number in a job id ("job-000042" -> 42); 0 if it is not one.
   static int64_t SequenceOf(const std::string& job_id);
+  // The database, shared with the energy ledger (callers serialise access, as for the store).
+  SqliteDb* db() { return db_.get(); }
+  // The job's events with sequence > `after`, oldest first, at most `limit`.
   absl::StatusOr<std::vector<ofa::v1::JobEvent>> EventsAfter(const std::string& id, int64_t after,
                                                              int limit = 1000);
 

@@ -33,7 +33,9 @@
 #include "coordinator/rendezvous_table.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/training_service.h"
+#include "coordinator/service_metrics.h"
 #include "coordinator/worker_service.h"
+#include "prometheus/exposer.h"
 #include "trainer/common/stop_signals.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "host:port to serve gRPC on (port 0 = any).");
@@ -53,6 +55,18 @@ ABSL_FLAG(double, user_calls_per_second, 50,
           "more are refused with RESOURCE_EXHAUSTED.");
 ABSL_FLAG(std::string, rendezvous_address, "",
           "Address trainers reach this coordinator at; default: the one each worker dialled.");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "host:port of the Prometheus /metrics endpoint (port 0 = any); empty = none.");
+ABSL_FLAG(std::string, metrics_port_file, "", "Write the metrics port bound to this file.");
+ABSL_FLAG(std::string, default_region, "world",
+          "Grid region of jobs that name none (a key of the region table).");
+ABSL_FLAG(double, default_pue, 1.58,
+          "Data-center PUE of jobs that give none (1.58: Uptime Institute 2023 average).");
+ABSL_FLAG(std::string, region_table, "",
+          "CSV \"region,g_per_kwh\" overriding the built-in region intensity table.");
+ABSL_FLAG(std::vector<std::string>, intensity_series, {},
+          "CSV files \"timestamp,region,g_per_kwh\" of grid intensity over time (comma-separated "
+          "list); CO2 is looked up per metering interval, and carbon-aware starts use them.");
 
 namespace {
 
@@ -92,6 +106,32 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials() {
   return grpc::SslServerCredentials(options);
 }
 
+void WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+absl::StatusOr<std::unique_ptr<ofa::coordinator::CarbonIntensity>> LoadIntensity() {
+  const double pue = absl::GetFlag(FLAGS_default_pue);
+  if (!(pue >= 1 && pue <= 3)) {
+    return absl::InvalidArgumentError(absl::StrCat("--default_pue=", pue, ": must be in [1, 3]"));
+  }
+  auto intensity = std::make_unique<ofa::coordinator::CarbonIntensity>(
+      ofa::coordinator::CarbonIntensity::Options{.default_region = absl::GetFlag(FLAGS_default_region),
+                                                 .default_pue = pue});
+  if (!absl::GetFlag(FLAGS_region_table).empty()) {
+    if (absl::Status s = intensity->LoadRegionTable(absl::GetFlag(FLAGS_region_table)); !s.ok()) {
+      return s;
+    }
+  }
+  for (const std::string& file : absl::GetFlag(FLAGS_intensity_series)) {
+    if (absl::Status s = intensity->LoadTimeSeries(file); !s.ok()) return s;
+  }
+  return intensity;
+}
+
 absl::Status Run() {
   std::unique_ptr<ofa::coordinator::Authenticator> auth;
   if (absl::GetFlag(FLAGS_tokens_file).empty()) {
@@ -118,8 +158,11 @@ absl::Status Run() {
   absl::StatusOr<std::unique_ptr<ofa::coordinator::JobStore>> store =
       ofa::coordinator::JobStore::Open(absl::GetFlag(FLAGS_state_dir));
   if (!store.ok()) return store.status();
+  absl::StatusOr<std::unique_ptr<ofa::coordinator::CarbonIntensity>> intensity = LoadIntensity();
+  if (!intensity.ok()) return intensity.status();
   ofa::coordinator::RendezvousTable rendezvous;
   ofa::coordinator::Scheduler::Options options;
+  options.intensity = intensity->get();
   options.heartbeat_interval = absl::Seconds(interval);
   options.lease = absl::Seconds(lease);
   options.rendezvous_address = absl::GetFlag(FLAGS_rendezvous_address);
@@ -133,6 +176,11 @@ absl::Status Run() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  auto registry = std::make_shared<prometheus::Registry>();
+  ofa::coordinator::GrpcMetrics grpc_metrics(*registry);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(grpc_metrics.InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), *credentials, &port);
   builder.RegisterService(&training);
@@ -148,13 +196,28 @@ absl::Status Run() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on --listen=", absl::GetFlag(FLAGS_listen)));
   }
-  if (!absl::GetFlag(FLAGS_port_file).empty()) {
-    const std::string tmp = absl::GetFlag(FLAGS_port_file) + ".tmp";
-    std::ofstream(tmp) << port << "\n";
-    std::rename(tmp.c_str(), absl::GetFlag(FLAGS_port_file).c_str());
+  WritePortFile(absl::GetFlag(FLAGS_port_file), port);
+  // Prometheus /metrics: the scheduler's state read at each scrape, plus gRPC counters.
+  std::unique_ptr<prometheus::Exposer> exposer;
+  auto collectable = std::make_shared<ofa::coordinator::SchedulerCollectable>(**scheduler);
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(absl::GetFlag(FLAGS_metrics_listen));
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot serve metrics on --metrics_listen=", absl::GetFlag(FLAGS_metrics_listen), ": ",
+          e.what()));
+    }
+    exposer->RegisterCollectable(collectable);
+    exposer->RegisterCollectable(registry);
+    const std::vector<int> ports = exposer->GetListeningPorts();
+    WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), ports.empty() ? 0 : ports.front());
+    absl::PrintF("ofa-coordinator: metrics on port %d (/metrics)\n",
+                 ports.empty() ? 0 : ports.front());
   }
-  absl::PrintF("ofa-coordinator: serving on port %d, state in %s/coordinator.db\n", port,
-               absl::GetFlag(FLAGS_state_dir));
+  absl::PrintF("ofa-coordinator: serving on port %d, state in %s/coordinator.db; carbon: %s\n",
+               port, absl::GetFlag(FLAGS_state_dir),
+               (*intensity)->Describe(ofa::v1::CarbonSettings()));
   std::fflush(stdout);
 
   std::atomic<bool> stopping{false};
@@ -172,6 +235,7 @@ absl::Status Run() {
   stopping = true;
   loop.join();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  exposer.reset();  // Before the scheduler its collectable reads.
   return absl::OkStatus();
 }
 

@@ -57,6 +57,17 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Recover(JobStore* store,
                                                               const Options& options,
                                                               absl::Time now) {
   std::unique_ptr<Scheduler> scheduler(new Scheduler(store, rendezvous, options));
+  scheduler->intensity_ = options.intensity;
+  if (scheduler->intensity_ == nullptr) {
+    scheduler->default_intensity_ = std::make_unique<CarbonIntensity>(CarbonIntensity::Options{});
+    scheduler->intensity_ = scheduler->default_intensity_.get();
+  }
+  absl::StatusOr<std::unique_ptr<EnergyLedger>> ledger =
+      EnergyLedger::Open(store->db(), scheduler->intensity_);
+  if (!ledger.ok()) return ledger.status();
+  scheduler->ledger_ = *std::move(ledger);
+  // Attempts that ran when the coordinator stopped are over; their energy is kept as waste.
+  if (absl::Status s = scheduler->ledger_->MarkRunningInterrupted(); !s.ok()) return s;
   absl::StatusOr<std::vector<Job>> running =
       store->List({.states = {ofa::v1::JOB_STATE_RUNNING}, .limit = 1 << 30});
   if (!running.ok()) return running.status();
@@ -192,11 +203,13 @@ ofa::v1::HeartbeatResponse Scheduler::Heartbeat(const ofa::v1::HeartbeatRequest&
     Task& task = it->second;
     task.acknowledged = true;
     if (status.state() == ofa::v1::TASK_STATE_RUNNING) task.state = status.state();
+    if (status.has_usage()) BookUsage(task, status.usage(), now);
     auto attempt = attempts_.find(task.assignment.scope().job_id());
     if (task.assignment.rank() == 0 && attempt != attempts_.end()) {
       NoteProgress(attempt->second, status, now);
     }
   }
+  energy_by_worker_[request.worker_id()].assign(request.energy().begin(), request.energy().end());
   // What the worker should run or stop. Assignments are repeated until the worker lists
   // them, so a lost reply loses nothing.
   const Fleet::Worker* worker = fleet_.Find(request.worker_id());
@@ -267,6 +280,7 @@ absl::Status Scheduler::ReportTaskResult(const ofa::v1::ReportTaskResultRequest&
                      ofa::v1::TaskState_Name(request.state())));
   }
   it->second.result = request;
+  if (request.has_usage()) BookUsage(it->second, request.usage(), now);
   std::string why;
   if (request.state() != ofa::v1::TASK_STATE_SUCCEEDED) {
     why = absl::StrFormat(
@@ -276,6 +290,23 @@ absl::Status Scheduler::ReportTaskResult(const ofa::v1::ReportTaskResultRequest&
   }
   EndTask(request.task_id(), request.state(), why, now);
   return absl::OkStatus();
+}
+
+void Scheduler::BookUsage(const Task& task, const ofa::v1::TaskUsage& usage, absl::Time now) {
+  const Fleet::Worker* worker = fleet_.Find(task.slot.worker_id);
+  const ofa::v1::TaskAssignment& a = task.assignment;
+  const LedgerKey key{a.scope().job_id(), a.scope().phase(), a.scope().attempt(),
+                      worker != nullptr ? worker->info.hostname() : task.slot.worker_id,
+                      task.slot.device_index};
+  // A failed write loses nothing: usage is cumulative, the next report books it.
+  absl::Status s = ledger_->Record(key, usage, a.job_spec().carbon(), now);
+  if (!s.ok()) absl::FPrintF(stderr, "ofa-coordinator: ledger: %s\n", s.message());
+}
+
+absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> Scheduler::CarbonOf(
+    const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ledger_->PhasesOf(job_id);
 }
 
 void Scheduler::EndTask(const std::string& task_id, ofa::v1::TaskState state,
@@ -302,19 +333,28 @@ void Scheduler::EndTask(const std::string& task_id, ofa::v1::TaskState state,
 
 void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
   Attempt attempt = attempts_[job_id];
-  double device_seconds = 0;
   ofa::v1::ReportTaskResultRequest leader;
+  std::string phase_name;
   for (const std::string& id : attempt.task_ids) {
     const Task& task = tasks_[id];
-    device_seconds += absl::ToDoubleSeconds(task.end - task.start);
     if (task.assignment.rank() == 0) leader = task.result;
+    phase_name = task.assignment.scope().phase();
   }
+  absl::StatusOr<Job> before = store_->Get(job_id);
+  if (!before.ok()) return;
+  const AttemptOutcome outcome = attempt.failure.empty()       ? AttemptOutcome::kSucceeded
+                                 : IsTerminal(before->state()) ? AttemptOutcome::kCancelled
+                                                               : AttemptOutcome::kFailed;
+  if (!ledger_->SetOutcome(job_id, phase_name, attempt.number, outcome).ok()) return;
+  absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> carbon =
+      ledger_->PhasesOf(job_id);
+  if (!carbon.ok()) return;
   absl::Status written =
       Update(job_id, now, [&](Job& job, std::vector<JobEvent>& events) -> absl::Status {
         PhaseStatus& phase = *job.mutable_phases(attempt.phase_index);
-        phase.mutable_carbon()->set_device_seconds(phase.carbon().device_seconds() +
-                                                   device_seconds);
-        job.mutable_carbon()->set_device_seconds(job.carbon().device_seconds() + device_seconds);
+        *phase.mutable_carbon() = (*carbon)[phase.spec().name()].totals;
+        *job.mutable_carbon() = EnergyLedger::Sum(*carbon);
+        events.emplace_back().mutable_carbon()->mutable_job_total()->CopyFrom(job.carbon());
         JobEvent& finished = events.emplace_back();
         auto* f = finished.mutable_phase_finished();
         f->set_phase(phase.spec().name());
@@ -368,6 +408,7 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
   // The job record is the truth; if it cannot be written the attempt is left to be
   // concluded again by the next result or lease expiry rather than forgotten.
   if (!written.ok()) return;
+  if (outcome == AttemptOutcome::kFailed) ++attempts_failed_;
   for (const std::string& id : attempt.task_ids) tasks_.erase(id);
   attempts_.erase(job_id);
   if (rendezvous_ != nullptr) rendezvous_->DropJob(job_id);
@@ -391,6 +432,35 @@ absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
   }
   const PhaseStatus& phase = job.phases(index);
   if (phase.has_retry_time() && TimeOf(phase.retry_time()) > now) return absl::OkStatus();
+  const ofa::v1::CarbonSettings& carbon = job.spec().carbon();
+  if (phase.attempt() == 0 && DurationOf(carbon.deadline_slack()) > absl::ZeroDuration()) {
+    // Carbon-aware start: a phase's first attempt may wait, within what is left of the job's
+    // slack, for the lowest-intensity window of the grid's time series. Decided once.
+    if (!phase.has_carbon_aware_start()) {
+      absl::Duration used;
+      for (const PhaseStatus& p : job.phases()) used += DurationOf(p.carbon_aware_delay());
+      const absl::Duration left =
+          std::max(absl::ZeroDuration(), DurationOf(carbon.deadline_slack()) - used);
+      const absl::Time start = intensity_->LowestIntensityStart(carbon, now, now + left);
+      absl::Status decided =
+          Update(job.id(), now, [&](Job& j, std::vector<JobEvent>&) {
+            PhaseStatus& p = *j.mutable_phases(index);
+            SetTimestamp(p.mutable_carbon_aware_start(), start);
+            const absl::Duration delay = start - now;
+            p.mutable_carbon_aware_delay()->set_seconds(absl::ToInt64Seconds(delay));
+            if (delay > absl::ZeroDuration()) {
+              p.set_note(absl::StrFormat(
+                  "carbon-aware start: waits %s for %.0f g/kWh (%.0f g/kWh now)",
+                  absl::FormatDuration(delay), intensity_->MeanIntensity(carbon, start, start),
+                  intensity_->MeanIntensity(carbon, now, now)));
+            }
+            return absl::OkStatus();
+          }).status();
+      if (!decided.ok() || start > now) return decided;
+    } else if (TimeOf(phase.carbon_aware_start()) > now) {
+      return absl::OkStatus();
+    }
+  }
 
   const ofa::v1::ResourceSpec& r = job.spec().resources();
   const int workers = std::max(1, r.workers());
@@ -462,6 +532,8 @@ absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
 absl::Status Scheduler::Tick(absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [worker_id, task_ids] : fleet_.ExpireLeases(now)) {
+    ++workers_lost_;
+    energy_by_worker_.erase(worker_id);
     for (const std::string& task : task_ids) {
       EndTask(task, ofa::v1::TASK_STATE_FAILED,
               absl::StrCat("worker ", worker_id, " was lost (no heartbeat for ",
@@ -487,6 +559,59 @@ absl::Status Scheduler::Tick(absl::Time now) {
     if (absl::Status s = PlaceJob(job, now); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<Scheduler::Snapshot> Scheduler::TakeSnapshot(absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Snapshot snapshot;
+  absl::StatusOr<std::vector<EnergyLedger::JobPhaseTotals>> recent =
+      ledger_->RecentPhases(now - absl::Hours(24));
+  if (!recent.ok()) return recent.status();
+  snapshot.recent_phases = *std::move(recent);
+  absl::StatusOr<ofa::v1::CarbonTotals> all_time = ledger_->AllTime();
+  if (!all_time.ok()) return all_time.status();
+  snapshot.all_time = *all_time;
+  absl::StatusOr<std::map<ofa::v1::JobState, int>> counts = store_->CountByState();
+  if (!counts.ok()) return counts.status();
+  snapshot.jobs_by_state = *counts;
+  absl::StatusOr<std::vector<Job>> live = store_->List(
+      {.states = {ofa::v1::JOB_STATE_QUEUED, ofa::v1::JOB_STATE_RUNNING}, .limit = 1000});
+  if (!live.ok()) return live.status();
+  for (const Job& job : *live) {
+    auto attempt = attempts_.find(job.id());
+    if (attempt != attempts_.end()) {
+      const PhaseStatus& phase = job.phases(attempt->second.phase_index);
+      snapshot.running_phases.push_back({job.id(), phase.spec().name(), phase.progress()});
+      continue;
+    }
+    const bool backing_off =
+        std::any_of(job.phases().begin(), job.phases().end(), [&](const PhaseStatus& p) {
+          return p.state() != ofa::v1::PHASE_STATE_DONE && p.has_retry_time() &&
+                 TimeOf(p.retry_time()) > now;
+        });
+    if (!backing_off) ++snapshot.queued_phases;
+  }
+  for (const auto& [id, task] : tasks_) {
+    if (!IsTerminal(task.state)) ++snapshot.running_tasks;
+  }
+  std::map<std::string, std::vector<ofa::v1::DeviceEnergy>> energy;
+  for (const auto& [id, worker] : fleet_.workers()) {
+    Snapshot::WorkerInfo& info = snapshot.workers.emplace_back();
+    info.hostname = worker.info.hostname();
+    info.draining = worker.draining;
+    info.devices.assign(worker.info.devices().begin(), worker.info.devices().end());
+    for (const auto& [device, task] : worker.slot_task) info.busy[device] = !task.empty();
+    auto e = energy_by_worker_.find(id);
+    if (e != energy_by_worker_.end()) {
+      info.energy = e->second;
+      energy[id] = e->second;
+    }
+  }
+  energy_by_worker_ = std::move(energy);  // Forgets workers that registered again.
+  snapshot.workers_lost_total = workers_lost_;
+  snapshot.attempts_failed_total = attempts_failed_;
+  snapshot.intensity_by_region = intensity_->CurrentByRegion(now);
+  return snapshot;
 }
 
 }  // namespace ofa::coordinator

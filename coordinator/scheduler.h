@@ -13,6 +13,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "coordinator/carbon_intensity.h"
+#include "coordinator/energy_ledger.h"
 #include "coordinator/fleet.h"
 #include "coordinator/job_store.h"
 #include "coordinator/rendezvous_table.h"
@@ -41,6 +43,33 @@ class Scheduler {
     std::string rendezvous_address;
     // The time (tests substitute a clock they advance themselves).
     std::function<absl::Time()> clock = [] { return absl::Now(); };
+    // Grid intensity for the carbon ledger; null = the built-in region table.
+    const CarbonIntensity* intensity = nullptr;
+  };
+
+  // What the metrics endpoint exports, read in one go under the lock.
+  struct Snapshot {
+    std::vector<EnergyLedger::JobPhaseTotals> recent_phases;  // Jobs live or used in 24 h.
+    ofa::v1::CarbonTotals all_time;
+    std::map<ofa::v1::JobState, int> jobs_by_state;  // Of the jobs in the store.
+    int queued_phases = 0;   // Phases waiting for devices (not running, not backing off).
+    int running_tasks = 0;
+    struct WorkerInfo {
+      std::string hostname;
+      bool draining = false;
+      std::vector<ofa::v1::Device> devices;
+      std::map<int, bool> busy;                    // By device index.
+      std::vector<ofa::v1::DeviceEnergy> energy;   // Its last heartbeat's.
+    };
+    std::vector<WorkerInfo> workers;
+    int64_t workers_lost_total = 0;
+    int64_t attempts_failed_total = 0;
+    struct RunningPhase {
+      std::string job_id, phase;
+      ofa::v1::Progress progress;
+    };
+    std::vector<RunningPhase> running_phases;
+    std::map<std::string, double> intensity_by_region;
   };
 
   // Recovers from `store`: phases that were running when the coordinator stopped become
@@ -78,6 +107,12 @@ class Scheduler {
   // One round of scheduling: expire leases, place what fits. Call every few hundred ms.
   absl::Status Tick(absl::Time now);
 
+  // The carbon ledger's totals of a job, by phase name.
+  absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> CarbonOf(
+      const std::string& job_id);
+  const CarbonIntensity& intensity() const { return *intensity_; }
+  absl::StatusOr<Snapshot> TakeSnapshot(absl::Time now);
+
  private:
   struct Task {
     ofa::v1::TaskAssignment assignment;
@@ -102,6 +137,9 @@ class Scheduler {
   Scheduler(JobStore* store, RendezvousTable* rendezvous, const Options& options)
       : store_(store), rendezvous_(rendezvous), options_(options), fleet_(options.lease) {}
 
+  // Books a task's cumulative usage in the ledger (growth only; see EnergyLedger).
+  void BookUsage(const Task& task, const ofa::v1::TaskUsage& usage, absl::Time now);
+
   // Marks a task ended (idempotent) and concludes its attempt once every task has.
   void EndTask(const std::string& task_id, ofa::v1::TaskState state, const std::string& why,
                absl::Time now);
@@ -119,6 +157,12 @@ class Scheduler {
   int64_t version_ = 0;
   absl::Time placement_paused_until_ = absl::InfinitePast();
   Fleet fleet_;
+  std::unique_ptr<CarbonIntensity> default_intensity_;
+  const CarbonIntensity* intensity_ = nullptr;
+  std::unique_ptr<EnergyLedger> ledger_;
+  std::map<std::string, std::vector<ofa::v1::DeviceEnergy>> energy_by_worker_;  // By id.
+  int64_t workers_lost_ = 0;
+  int64_t attempts_failed_ = 0;
   std::map<std::string, Task> tasks_;        // By task id.
   std::map<std::string, Attempt> attempts_;  // By job id: at most one running per job.
 };

@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "coordinator/carbon_report.h"
 #include "coordinator/grpc_status.h"
 #include "trainer/spec/job_spec_validation.h"
 #include "trainer/spec/phase_schedule.h"
@@ -211,18 +212,10 @@ grpc::Status TrainingServiceImpl::GetCarbonReport(grpc::ServerContext* context,
                                                   ofa::v1::CarbonReport* response) {
   absl::StatusOr<Job> job = VisibleJob(*context, request->job_id());
   if (!job.ok()) return ToGrpc(job.status());
-  response->set_job_id(job->id());
-  for (const ofa::v1::PhaseStatus& phase : job->phases()) {
-    ofa::v1::PhaseCarbon* p = response->add_phases();
-    p->set_phase(phase.spec().name());
-    *p->mutable_totals() = phase.carbon();
-    p->set_attempts(phase.attempt());
-  }
-  *response->mutable_total() = job->carbon();
-  // Said plainly rather than reported as zeros that look measured.
-  response->set_intensity_source_description(
-      "device-seconds only: energy metering, CO2 and the from-scratch counterfactual are not "
-      "implemented yet (issue #6)");
+  absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> ledger =
+      scheduler_.CarbonOf(job->id());
+  if (!ledger.ok()) return ToGrpc(ledger.status());
+  *response = BuildCarbonReport(*job, *ledger, scheduler_.intensity());
   return grpc::Status::OK;
 }
 

@@ -291,6 +291,42 @@ absl::Status List(Client& client) {
   return absl::OkStatus();
 }
 
+// One row per phase and the total: GPU-hours, kWh, CO2, FLOPs, the estimated share and the
+// energy lost to failed attempts; then the from-scratch counterfactual and the saving.
+void PrintCarbonReport(const ofa::v1::CarbonReport& report) {
+  absl::PrintF("carbon report of %s (%s)\n", report.job_id(),
+               report.intensity_source_description());
+  absl::PrintF("  %-18s %8s %10s %10s %10s %10s %9s %9s\n", "phase", "attempts", "device-h",
+               "kWh", "CO2 kg", "PFLOPs", "estimated", "wasted");
+  auto row = [](const std::string& name, const std::string& attempts,
+                const ofa::v1::CarbonTotals& t) {
+    const double e = t.energy_joules();
+    absl::PrintF("  %-18s %8s %10.4f %10.5f %10.5f %10.3f %8.0f%% %8.0f%%\n", name, attempts,
+                 t.device_seconds() / 3600, e / 3.6e6, t.co2_grams() / 1000,
+                 t.training_flops() / 1e15, e > 0 ? 100 * t.estimated_energy_joules() / e : 0.0,
+                 e > 0 ? 100 * t.wasted_energy_joules() / e : 0.0);
+  };
+  for (const ofa::v1::PhaseCarbon& p : report.phases()) {
+    row(p.phase(), absl::StrCat(p.attempts()), p.totals());
+    if (p.carbon_aware_delay().seconds() > 0) {
+      absl::PrintF("  %-18s carbon-aware start: delayed %ds, saved %.1f g CO2\n", "",
+                   p.carbon_aware_delay().seconds(), p.carbon_aware_saved_grams());
+    }
+  }
+  row("total", "", report.total());
+  if (report.from_scratch_size() > 0) {
+    absl::PrintF("from scratch, per deployment target (%s):\n", report.counterfactual_note());
+    for (const ofa::v1::CounterfactualCost& c : report.from_scratch()) {
+      absl::PrintF("  %-18s %10.5f kWh %10.5f kg CO2 %10.3f PFLOPs\n", c.target(),
+                   c.energy_joules() / 3.6e6, c.co2_grams() / 1000, c.training_flops() / 1e15);
+    }
+    absl::PrintF("OFA saved %.5f kg CO2 against training every target from scratch\n",
+                 report.co2_saved_grams() / 1000);
+  } else {
+    absl::PrintF("from scratch: %s\n", report.counterfactual_note());
+  }
+}
+
 absl::Status Run(const std::vector<char*>& args, int* exit_code) {
   if (args.size() < 2) {
     return absl::InvalidArgumentError(
@@ -341,15 +377,7 @@ absl::Status Run(const std::vector<char*>& args, int* exit_code) {
       PrintJson(report);
       return absl::OkStatus();
     }
-    absl::PrintF("carbon report of %s (%s)\n", report.job_id(),
-                 report.intensity_source_description());
-    absl::PrintF("  %-18s %8s %12s %12s\n", "phase", "attempts", "device-s", "device-h");
-    for (const ofa::v1::PhaseCarbon& p : report.phases()) {
-      absl::PrintF("  %-18s %8d %12.1f %12.4f\n", p.phase(), p.attempts(),
-                   p.totals().device_seconds(), p.totals().device_seconds() / 3600);
-    }
-    absl::PrintF("  %-18s %8s %12.1f %12.4f\n", "total", "", report.total().device_seconds(),
-                 report.total().device_seconds() / 3600);
+    PrintCarbonReport(report);
     return absl::OkStatus();
   }
   if (command == "subnets") {
