@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "coordinator/carbon_report.h"
 
 namespace ofa::coordinator {
 namespace {
@@ -568,6 +569,16 @@ absl::StatusOr<Scheduler::Snapshot> Scheduler::TakeSnapshot(absl::Time now) {
       ledger_->RecentPhases(now - absl::Hours(24));
   if (!recent.ok()) return recent.status();
   snapshot.recent_phases = *std::move(recent);
+  for (const EnergyLedger::JobPhaseTotals& p : snapshot.recent_phases) {
+    if (!snapshot.recent_reports.empty() && snapshot.recent_reports.back().job_id() == p.job_id) {
+      continue;  // Rows come sorted by job.
+    }
+    absl::StatusOr<Job> job = store_->Get(p.job_id);
+    absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> phases =
+        ledger_->PhasesOf(p.job_id);
+    if (!job.ok() || !phases.ok()) continue;
+    snapshot.recent_reports.push_back(BuildCarbonReport(*job, *phases, *intensity_));
+  }
   absl::StatusOr<ofa::v1::CarbonTotals> all_time = ledger_->AllTime();
   if (!all_time.ok()) return all_time.status();
   snapshot.all_time = *all_time;

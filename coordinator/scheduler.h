@@ -50,6 +50,7 @@ class Scheduler {
   // What the metrics endpoint exports, read in one go under the lock.
   struct Snapshot {
     std::vector<EnergyLedger::JobPhaseTotals> recent_phases;  // Jobs live or used in 24 h.
+    std::vector<ofa::v1::CarbonReport> recent_reports;        // Of the same jobs.
     ofa::v1::CarbonTotals all_time;
     std::map<ofa::v1::JobState, int> jobs_by_state;  // Of the jobs in the store.
     int queued_phases = 0;   // Phases waiting for devices (not running, not backing off).

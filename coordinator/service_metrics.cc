@@ -79,11 +79,32 @@ std::vector<MetricFamily> SchedulerCollectable::Collect() const {
                absl::StrCat(metric.help, " By job and phase (jobs live or active in 24 h)."),
                MetricType::Counter);
     for (const EnergyLedger::JobPhaseTotals& p : s.recent_phases) {
-      Add(per_job, {{"job", p.job_id}, {"phase", p.phase}}, metric.get(p.totals));
+      Add(per_job, {{"job_id", p.job_id}, {"phase", p.phase}}, metric.get(p.totals));
     }
     MetricFamily& fleet = Family(families, absl::StrCat("ofa_fleet_", metric.name),
                                  absl::StrCat(metric.help, " All jobs ever."), MetricType::Counter);
     Add(fleet, {}, metric.get(s.all_time));
+  }
+
+  // What the carbon reports of those jobs say: OFA's saving and the carbon-aware one.
+  MetricFamily& scratch = Family(
+      families, "ofa_from_scratch_co2_grams",
+      "Estimated CO2 of training each deployment target from scratch instead, in grams.",
+      MetricType::Gauge);
+  MetricFamily& saved = Family(families, "ofa_co2_saved_grams",
+                               "From-scratch CO2 of all targets minus the job's CO2, in grams.",
+                               MetricType::Gauge);
+  MetricFamily& aware = Family(families, "ofa_carbon_aware_saved_grams",
+                               "CO2 avoided by carbon-aware delays of the job's phases, in grams.",
+                               MetricType::Gauge);
+  for (const ofa::v1::CarbonReport& report : s.recent_reports) {
+    for (const ofa::v1::CounterfactualCost& c : report.from_scratch()) {
+      Add(scratch, {{"job_id", report.job_id()}, {"target", c.target()}}, c.co2_grams());
+    }
+    if (report.from_scratch_size() > 0) {
+      Add(saved, {{"job_id", report.job_id()}}, report.co2_saved_grams());
+    }
+    Add(aware, {{"job_id", report.job_id()}}, report.carbon_aware_saved_grams());
   }
 
   MetricFamily& power =
@@ -146,7 +167,7 @@ std::vector<MetricFamily> SchedulerCollectable::Collect() const {
   MetricFamily& progress = Family(families, "ofa_phase_progress_ratio",
                                   "Steps done / total steps of running phases.", MetricType::Gauge);
   for (const Scheduler::Snapshot::RunningPhase& p : s.running_phases) {
-    const std::vector<ClientMetric::Label> labels = {{"job", p.job_id}, {"phase", p.phase}};
+    const std::vector<ClientMetric::Label> labels = {{"job_id", p.job_id}, {"phase", p.phase}};
     Add(throughput, labels, p.progress.images_per_second());
     Add(loss, labels, p.progress.loss());
     Add(progress, labels,

@@ -25,7 +25,10 @@ namespace ofa::coordinator {
 // ofa_grid_carbon_intensity_grams_per_kwh by region; ofa_jobs by state;
 // ofa_phases_queued; ofa_tasks_running; ofa_workers by state; ofa_workers_lost_total;
 // ofa_phase_attempts_failed_total; ofa_training_images_per_second, ofa_training_loss and
-// ofa_phase_progress_ratio by running job/phase.
+// ofa_phase_progress_ratio by running job/phase; from those jobs' carbon reports
+// ofa_from_scratch_co2_grams{job_id, target}, ofa_co2_saved_grams and
+// ofa_carbon_aware_saved_grams. Jobs are labelled job_id: Prometheus keeps "job" for the
+// scrape job.
 class SchedulerCollectable : public prometheus::Collectable {
  public:
   explicit SchedulerCollectable(Scheduler& scheduler) : scheduler_(scheduler) {}

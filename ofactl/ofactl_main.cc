@@ -297,13 +297,12 @@ void PrintCarbonReport(const ofa::v1::CarbonReport& report) {
   absl::PrintF("carbon report of %s (%s)\n", report.job_id(),
                report.intensity_source_description());
   absl::PrintF("  %-18s %8s %10s %10s %10s %10s %9s %9s\n", "phase", "attempts", "device-h",
-               "kWh", "CO2 kg", "PFLOPs", "estimated", "wasted");
+               "kWh", "CO2 kg", "FLOPs", "estimated", "wasted");
   auto row = [](const std::string& name, const std::string& attempts,
                 const ofa::v1::CarbonTotals& t) {
     const double e = t.energy_joules();
-    absl::PrintF("  %-18s %8s %10.4f %10.5f %10.5f %10.3f %8.0f%% %8.0f%%\n", name, attempts,
-                 t.device_seconds() / 3600, e / 3.6e6, t.co2_grams() / 1000,
-                 t.training_flops() / 1e15, e > 0 ? 100 * t.estimated_energy_joules() / e : 0.0,
+    absl::PrintF("  %-18s %8s %10.4f %10.5f %10.5f %10.3g %8.0f%% %8.0f%%\n", name, attempts,
+                 t.device_seconds() / 3600, e / 3.6e6, t.co2_grams() / 1000, t.training_flops(), e > 0 ? 100 * t.estimated_energy_joules() / e : 0.0,
                  e > 0 ? 100 * t.wasted_energy_joules() / e : 0.0);
   };
   for (const ofa::v1::PhaseCarbon& p : report.phases()) {
@@ -317,9 +316,10 @@ void PrintCarbonReport(const ofa::v1::CarbonReport& report) {
   if (report.from_scratch_size() > 0) {
     absl::PrintF("from scratch, per deployment target (%s):\n", report.counterfactual_note());
     for (const ofa::v1::CounterfactualCost& c : report.from_scratch()) {
-      absl::PrintF("  %-18s %10.5f kWh %10.5f kg CO2 %10.3f PFLOPs\n", c.target(),
-                   c.energy_joules() / 3.6e6, c.co2_grams() / 1000, c.training_flops() / 1e15);
+      absl::PrintF("  %-18s %10.5f kWh %10.5f kg CO2 %10.3g FLOPs\n", c.target(),
+                   c.energy_joules() / 3.6e6, c.co2_grams() / 1000, c.training_flops());
     }
+    // Negative when the targets are too few or too small to outweigh training the supernet.
     absl::PrintF("OFA saved %.5f kg CO2 against training every target from scratch\n",
                  report.co2_saved_grams() / 1000);
   } else {

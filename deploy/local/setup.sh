@@ -17,8 +17,9 @@ PACKAGES=(
   libssl-dev libjpeg-dev
   # tests and benchmarks (openssl makes the TLS test's certificates)
   libgtest-dev libgmock-dev libbenchmark-dev openssl
-  # the real data set and a real Prometheus server for dashboard tests
-  dataset-fashion-mnist prometheus
+  # the real data set, and a real Prometheus server (plus curl and jq to query its HTTP API)
+  # for the dashboard tests
+  dataset-fashion-mnist prometheus curl jq
 )
 
 missing=()
