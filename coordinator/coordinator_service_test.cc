@@ -369,8 +369,7 @@ TEST_F(CoordinatorServiceTest, CarbonIsBookedOnceAcrossRetriesAndRestarts) {
   r = Beat(a);
   ASSERT_EQ(r.assignments_size(), 1);
   EXPECT_EQ(r.assignments(0).scope().attempt(), 3);
-  report_with(a, r.assignments(0).task_id(), ofa::v1::TASK_STATE_SUCCEEDED,
-              Usage(5, 1e5, 0, 2e12));
+  report_with(a, r.assignments(0).task_id(), ofa::v1::TASK_STATE_SUCCEEDED, Usage(5, 1e5, 0, 2e12));
   Tick();
 
   ofa::v1::GetCarbonReportRequest request;

@@ -32,8 +32,8 @@
 #include "coordinator/job_store.h"
 #include "coordinator/rendezvous_table.h"
 #include "coordinator/scheduler.h"
-#include "coordinator/training_service.h"
 #include "coordinator/service_metrics.h"
+#include "coordinator/training_service.h"
 #include "coordinator/worker_service.h"
 #include "prometheus/exposer.h"
 #include "trainer/common/stop_signals.h"
@@ -119,8 +119,8 @@ absl::StatusOr<std::unique_ptr<ofa::coordinator::CarbonIntensity>> LoadIntensity
     return absl::InvalidArgumentError(absl::StrCat("--default_pue=", pue, ": must be in [1, 3]"));
   }
   auto intensity = std::make_unique<ofa::coordinator::CarbonIntensity>(
-      ofa::coordinator::CarbonIntensity::Options{.default_region = absl::GetFlag(FLAGS_default_region),
-                                                 .default_pue = pue});
+      ofa::coordinator::CarbonIntensity::Options{
+          .default_region = absl::GetFlag(FLAGS_default_region), .default_pue = pue});
   if (!absl::GetFlag(FLAGS_region_table).empty()) {
     if (absl::Status s = intensity->LoadRegionTable(absl::GetFlag(FLAGS_region_table)); !s.ok()) {
       return s;

@@ -53,14 +53,14 @@ class Scheduler {
     std::vector<ofa::v1::CarbonReport> recent_reports;        // Of the same jobs.
     ofa::v1::CarbonTotals all_time;
     std::map<ofa::v1::JobState, int> jobs_by_state;  // Of the jobs in the store.
-    int queued_phases = 0;   // Phases waiting for devices (not running, not backing off).
+    int queued_phases = 0;  // Phases waiting for devices (not running, not backing off).
     int running_tasks = 0;
     struct WorkerInfo {
       std::string hostname;
       bool draining = false;
       std::vector<ofa::v1::Device> devices;
-      std::map<int, bool> busy;                    // By device index.
-      std::vector<ofa::v1::DeviceEnergy> energy;   // Its last heartbeat's.
+      std::map<int, bool> busy;                   // By device index.
+      std::vector<ofa::v1::DeviceEnergy> energy;  // Its last heartbeat's.
     };
     std::vector<WorkerInfo> workers;
     int64_t workers_lost_total = 0;

@@ -87,13 +87,13 @@ std::vector<MetricFamily> SchedulerCollectable::Collect() const {
   }
 
   // What the carbon reports of those jobs say: OFA's saving and the carbon-aware one.
-  MetricFamily& scratch = Family(
-      families, "ofa_from_scratch_co2_grams",
-      "Estimated CO2 of training each deployment target from scratch instead, in grams.",
-      MetricType::Gauge);
-  MetricFamily& saved = Family(families, "ofa_co2_saved_grams",
-                               "From-scratch CO2 of all targets minus the job's CO2, in grams.",
-                               MetricType::Gauge);
+  MetricFamily& scratch =
+      Family(families, "ofa_from_scratch_co2_grams",
+             "Estimated CO2 of training each deployment target from scratch instead, in grams.",
+             MetricType::Gauge);
+  MetricFamily& saved =
+      Family(families, "ofa_co2_saved_grams",
+             "From-scratch CO2 of all targets minus the job's CO2, in grams.", MetricType::Gauge);
   MetricFamily& aware = Family(families, "ofa_carbon_aware_saved_grams",
                                "CO2 avoided by carbon-aware delays of the job's phases, in grams.",
                                MetricType::Gauge);

@@ -296,13 +296,14 @@ absl::Status List(Client& client) {
 void PrintCarbonReport(const ofa::v1::CarbonReport& report) {
   absl::PrintF("carbon report of %s (%s)\n", report.job_id(),
                report.intensity_source_description());
-  absl::PrintF("  %-18s %8s %10s %10s %10s %10s %9s %9s\n", "phase", "attempts", "device-h",
-               "kWh", "CO2 kg", "FLOPs", "estimated", "wasted");
+  absl::PrintF("  %-18s %8s %10s %10s %10s %10s %9s %9s\n", "phase", "attempts", "device-h", "kWh",
+               "CO2 kg", "FLOPs", "estimated", "wasted");
   auto row = [](const std::string& name, const std::string& attempts,
                 const ofa::v1::CarbonTotals& t) {
     const double e = t.energy_joules();
     absl::PrintF("  %-18s %8s %10.4f %10.5f %10.5f %10.3g %8.0f%% %8.0f%%\n", name, attempts,
-                 t.device_seconds() / 3600, e / 3.6e6, t.co2_grams() / 1000, t.training_flops(), e > 0 ? 100 * t.estimated_energy_joules() / e : 0.0,
+                 t.device_seconds() / 3600, e / 3.6e6, t.co2_grams() / 1000, t.training_flops(),
+                 e > 0 ? 100 * t.estimated_energy_joules() / e : 0.0,
                  e > 0 ? 100 * t.wasted_energy_joules() / e : 0.0);
   };
   for (const ofa::v1::PhaseCarbon& p : report.phases()) {

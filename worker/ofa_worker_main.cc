@@ -101,8 +101,8 @@ absl::Status Run() {
   }
   options.cpu_watts_per_core = absl::GetFlag(FLAGS_cpu_watts_per_core);
   if (!(options.cpu_watts_per_core > 0 && options.cpu_watts_per_core <= 100)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--cpu_watts_per_core=", options.cpu_watts_per_core, ": must be in (0, 100]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cpu_watts_per_core=", options.cpu_watts_per_core, ": must be in (0, 100]"));
   }
   options.powercap_root = absl::GetFlag(FLAGS_powercap_root);
   if (options.devices.empty()) {

@@ -79,8 +79,8 @@ std::optional<TrainerProcess::Exit> TrainerProcess::Poll(absl::Time now) {
   struct rusage usage {};
   const pid_t done = wait4(pid_, &status, WNOHANG, &usage);
   if (done == pid_) {
-    cpu_seconds_ = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec * 1e-6 +
-                   usage.ru_stime.tv_sec + usage.ru_stime.tv_usec * 1e-6;
+    cpu_seconds_ = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec * 1e-6 + usage.ru_stime.tv_sec +
+                   usage.ru_stime.tv_usec * 1e-6;
     Exit exit;
     exit.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     exit.stopped = kill_at_.has_value();
