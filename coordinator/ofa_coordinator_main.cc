@@ -196,7 +196,6 @@ absl::Status Run() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on --listen=", absl::GetFlag(FLAGS_listen)));
   }
-  WritePortFile(absl::GetFlag(FLAGS_port_file), port);
   // Prometheus /metrics: the scheduler's state read at each scrape, plus gRPC counters.
   std::unique_ptr<prometheus::Exposer> exposer;
   auto collectable = std::make_shared<ofa::coordinator::SchedulerCollectable>(**scheduler);
@@ -215,6 +214,8 @@ absl::Status Run() {
     absl::PrintF("ofa-coordinator: metrics on port %d (/metrics)\n",
                  ports.empty() ? 0 : ports.front());
   }
+  // Last: the port file tells scripts and tests that everything is up.
+  WritePortFile(absl::GetFlag(FLAGS_port_file), port);
   absl::PrintF("ofa-coordinator: serving on port %d, state in %s/coordinator.db; carbon: %s\n",
                port, absl::GetFlag(FLAGS_state_dir),
                (*intensity)->Describe(ofa::v1::CarbonSettings()));

@@ -20,14 +20,16 @@ pids=()
 stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap stop EXIT
 
-rm -f "$demo/port"
+rm -f "$demo/port" "$demo/metrics_port"
 "$bin/coordinator/ofa-coordinator" --listen=127.0.0.1:0 --port_file="$demo/port" \
-  --state_dir="$demo/state" --heartbeat_interval_s=1 --lease_s=10 >"$demo/coordinator.log" 2>&1 &
+  --state_dir="$demo/state" --heartbeat_interval_s=1 --lease_s=10 \
+  --metrics_listen=127.0.0.1:0 --metrics_port_file="$demo/metrics_port" >"$demo/coordinator.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$demo/port" ] && break; sleep 0.1; done
 [ -s "$demo/port" ] || { cat "$demo/coordinator.log"; exit 1; }
 address="127.0.0.1:$(cat "$demo/port")"
-echo "coordinator on $address (log $demo/coordinator.log)"
+echo "coordinator on $address (log $demo/coordinator.log);" \
+  "Prometheus metrics at http://127.0.0.1:$(cat "$demo/metrics_port")/metrics"
 for node in node-a node-b; do
   "$bin/worker/ofa-worker" --coordinator="$address" --hostname="$node" --gpus=none --cpu_slots=1 \
     --threads_per_slot=1 --trainer="$bin/trainer/ofa-trainer" --storage_root="$demo/storage" \

@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
       fs::temp_directory_path() / absl::StrCat("ofa-coordinator-bench-", getpid());
   fs::create_directories(dir);
   auto process = ofa::worker::TrainerProcess::Start(
-      {absl::GetFlag(FLAGS_coordinator), "--listen=127.0.0.1:0", "--port_file=" + dir + "/port",
+      {absl::GetFlag(FLAGS_coordinator), "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--port_file=" + dir + "/port",
        "--state_dir=" + dir + "/state",
        absl::StrCat("--heartbeat_interval_s=", absl::GetFlag(FLAGS_heartbeat_s)),
        absl::StrCat("--lease_s=", 5 * absl::GetFlag(FLAGS_heartbeat_s)),

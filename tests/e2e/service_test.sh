@@ -27,6 +27,7 @@ echo worker-token-0123456789 >"$tmp/worker.token"
 
 start_coordinator() {  # start_coordinator LISTEN
   "$coordinator_bin" --listen="$1" --port_file="$tmp/port" --state_dir="$tmp/state" \
+    --metrics_listen=127.0.0.1:0 \
     --tokens_file="$tmp/tokens" --heartbeat_interval_s=0.5 --lease_s=3 \
     >>"$tmp/coordinator.log" 2>&1 &
   coordinator_pid=$!

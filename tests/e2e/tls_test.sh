@@ -28,6 +28,7 @@ start() {  # start NAME EXTRA_FLAGS...
   local name="$1"; shift
   rm -f "$tmp/port"
   "$coordinator_bin" --listen=127.0.0.1:0 --port_file="$tmp/port" --state_dir="$tmp/$name" \
+    --metrics_listen=127.0.0.1:0 \
     --tokens_file="$tmp/tokens" --tls_cert="$tmp/server.pem" --tls_key="$tmp/server.key" "$@" \
     >"$tmp/$name.log" 2>&1 &
   pids+=($!)
