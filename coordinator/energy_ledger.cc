@@ -142,9 +142,22 @@ absl::Status EnergyLedger::SetOutcome(const std::string& job_id, const std::stri
       .status();
 }
 
-absl::Status EnergyLedger::MarkRunningInterrupted() {
-  return db_->Query("UPDATE energy_ledger SET outcome = 'interrupted' WHERE outcome IS NULL")
-      .status();
+absl::Status EnergyLedger::MarkRunningInterrupted(
+    const std::vector<std::tuple<std::string, std::string, int>>& carrying_on) {
+  return db_->Transaction([&]() -> absl::Status {
+    absl::Status s =
+        db_->Query("UPDATE energy_ledger SET outcome = 'interrupted' WHERE outcome IS NULL")
+            .status();
+    for (const auto& [job, phase, attempt] : carrying_on) {
+      if (!s.ok()) return s;
+      s = db_->Query(
+                 "UPDATE energy_ledger SET outcome = NULL WHERE job_id = ? AND phase = ? AND "
+                 "attempt = ? AND outcome = 'interrupted'",
+                 {job, phase, int64_t{attempt}})
+              .status();
+    }
+    return s;
+  });
 }
 
 absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> EnergyLedger::PhasesOf(

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -47,8 +48,9 @@ class EnergyLedger {
   absl::Status SetOutcome(const std::string& job_id, const std::string& phase, int attempt,
                           AttemptOutcome outcome);
   // After a coordinator restart: attempts that were running are interrupted (their energy is
-  // waste; the phases resume in new attempts).
-  absl::Status MarkRunningInterrupted();
+  // waste; the phases resume in new attempts), except `carrying_on` (job, phase, attempt).
+  absl::Status MarkRunningInterrupted(
+      const std::vector<std::tuple<std::string, std::string, int>>& carrying_on = {});
 
   struct PhaseTotals {
     ofa::v1::CarbonTotals totals;

@@ -1,5 +1,8 @@
 #include "coordinator/fleet.h"
 
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -26,6 +29,29 @@ std::string Fleet::Register(const ofa::v1::RegisterWorkerRequest& request, absl:
   const std::string id = worker.id;
   workers_[id] = std::move(worker);
   return id;
+}
+
+void Fleet::Restore(const std::string& id, const ofa::v1::RegisterWorkerRequest& info,
+                    bool draining, absl::Time lease_expiry) {
+  Worker& worker = workers_[id];
+  worker.id = id;
+  worker.info = info;
+  worker.draining = draining;
+  worker.lease_expiry = lease_expiry;
+  for (const ofa::v1::Device& device : info.devices()) worker.slot_task[device.index()] = "";
+  int64_t number = 0;  // Ids are "w<number>-<host>".
+  if (absl::SimpleAtoi(absl::string_view(id).substr(1, id.find('-') - 1), &number)) {
+    next_id_ = std::max(next_id_, number + 1);
+  }
+}
+
+bool Fleet::Hold(const Slot& slot, const std::string& task_id) {
+  auto it = workers_.find(slot.worker_id);
+  if (it == workers_.end()) return false;
+  auto device = it->second.slot_task.find(slot.device_index);
+  if (device == it->second.slot_task.end()) return false;
+  device->second = task_id;
+  return true;
 }
 
 absl::Status Fleet::Renew(const std::string& worker_id, bool draining, absl::Time now) {

@@ -39,6 +39,12 @@ class Fleet {
   // its earlier registration: the tasks that held its slots are returned in `orphaned`.
   std::string Register(const ofa::v1::RegisterWorkerRequest& request, absl::Time now,
                        std::vector<std::string>* orphaned);
+  // A worker reloaded from the coordinator's database after a restart, with a fresh lease
+  // until `lease_expiry`; later ids never repeat its id.
+  void Restore(const std::string& id, const ofa::v1::RegisterWorkerRequest& info, bool draining,
+               absl::Time lease_expiry);
+  // Marks a slot held by `task_id` (a restored running task); false if there is no such slot.
+  bool Hold(const Slot& slot, const std::string& task_id);
   // Renews the lease; NOT_FOUND if the worker is unknown (lost, or from before a restart).
   absl::Status Renew(const std::string& worker_id, bool draining, absl::Time now);
   // Removes workers whose lease ran out; returns (worker id, tasks it held) for each.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -67,16 +68,29 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Recover(JobStore* store,
       EnergyLedger::Open(store->db(), scheduler->intensity_);
   if (!ledger.ok()) return ledger.status();
   scheduler->ledger_ = *std::move(ledger);
-  // Attempts that ran when the coordinator stopped are over; their energy is kept as waste.
-  if (absl::Status s = scheduler->ledger_->MarkRunningInterrupted(); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<PlacementStore>> placement = PlacementStore::Open(store->db());
+  if (!placement.ok()) return placement.status();
+  scheduler->placement_ = *std::move(placement);
+  absl::StatusOr<std::vector<std::tuple<std::string, std::string, int>>> carrying_on =
+      scheduler->RestorePlacement(now);
+  if (!carrying_on.ok()) return carrying_on.status();
+  // Other attempts that ran when the coordinator stopped are over; their energy is waste.
+  if (absl::Status s = scheduler->ledger_->MarkRunningInterrupted(*carrying_on); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<std::vector<Job>> running =
       store->List({.states = {ofa::v1::JOB_STATE_RUNNING}, .limit = 1 << 30});
   if (!running.ok()) return running.status();
   for (const Job& job : *running) {
     absl::StatusOr<Job> updated =
         store->Update(job.id(), now, [&](Job& j, std::vector<JobEvent>& events) -> absl::Status {
-          for (PhaseStatus& phase : *j.mutable_phases()) {
+          auto carrying = scheduler->attempts_.find(j.id());
+          for (int index = 0; index < j.phases_size(); ++index) {
+            PhaseStatus& phase = *j.mutable_phases(index);
             if (phase.state() != ofa::v1::PHASE_STATE_RUNNING) continue;
+            if (carrying != scheduler->attempts_.end() && carrying->second.phase_index == index) {
+              continue;  // Its trainers carry on.
+            }
             phase.set_state(ofa::v1::PHASE_STATE_PENDING);
             phase.set_error(
                 "interrupted by a coordinator restart; resumes from its newest checkpoint");
@@ -92,6 +106,83 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Recover(JobStore* store,
   }
   scheduler->placement_paused_until_ = now + options.lease;
   return scheduler;
+}
+
+absl::StatusOr<std::vector<std::tuple<std::string, std::string, int>>> Scheduler::RestorePlacement(
+    absl::Time now) {
+  absl::StatusOr<std::vector<PlacementStore::WorkerRecord>> workers = placement_->Workers();
+  if (!workers.ok()) return workers.status();
+  // Two leases: a worker has to notice the coordinator is back and reconnect first.
+  for (const PlacementStore::WorkerRecord& w : *workers) {
+    fleet_.Restore(w.id, w.info, w.draining, now + 2 * options_.lease);
+  }
+  absl::StatusOr<std::vector<PlacementStore::AttemptRecord>> attempts = placement_->Attempts();
+  if (!attempts.ok()) return attempts.status();
+  std::vector<std::tuple<std::string, std::string, int>> carrying_on;
+  std::vector<std::string> orphaned;
+  for (const PlacementStore::AttemptRecord& a : *attempts) {
+    absl::StatusOr<Job> job = store_->Get(a.job_id);
+    const bool current = job.ok() && job->state() == ofa::v1::JOB_STATE_RUNNING &&
+                         a.phase_index < job->phases_size() &&
+                         job->phases(a.phase_index).state() == ofa::v1::PHASE_STATE_RUNNING &&
+                         job->phases(a.phase_index).attempt() == a.number && !a.tasks.empty();
+    if (!current) {
+      // Cancelled or concluded just before the stop: the workers are told to stop its tasks
+      // when they list them.
+      if (absl::Status s = placement_->DeleteAttempt(a.job_id); !s.ok()) return s;
+      continue;
+    }
+    Attempt& attempt = attempts_[a.job_id];
+    attempt.job_id = a.job_id;
+    attempt.phase_index = a.phase_index;
+    attempt.number = a.number;
+    attempt.failure = a.failure;
+    for (const PlacementStore::TaskRecord& t : a.tasks) {
+      Task& task = tasks_[t.id];
+      task.assignment = t.assignment;
+      task.slot = {t.worker_id, t.device};
+      task.state = t.state;
+      task.acknowledged = t.acknowledged;
+      task.cancel = t.cancel;
+      task.start = t.start;
+      task.result = t.result;
+      attempt.task_ids.push_back(t.id);
+      if (!IsTerminal(task.state) && !fleet_.Hold(task.slot, t.id)) orphaned.push_back(t.id);
+    }
+    carrying_on.emplace_back(a.job_id, job->phases(a.phase_index).spec().name(), a.number);
+  }
+  for (const std::string& id : orphaned) {
+    EndTask(id, ofa::v1::TASK_STATE_FAILED,
+            "its worker was not registered when the coordinator restarted", now);
+  }
+  return carrying_on;
+}
+
+void Scheduler::SaveAttempt(const std::string& job_id) {
+  auto it = attempts_.find(job_id);
+  if (it == attempts_.end()) return;
+  PlacementStore::AttemptRecord record;
+  record.job_id = job_id;
+  record.phase_index = it->second.phase_index;
+  record.number = it->second.number;
+  record.failure = it->second.failure;
+  for (const std::string& id : it->second.task_ids) {
+    const Task& t = tasks_[id];
+    record.tasks.push_back({id, t.slot.worker_id, t.slot.device_index, t.state, t.acknowledged,
+                            t.cancel, t.start, t.assignment, t.result});
+  }
+  if (absl::Status s = placement_->SaveAttempt(record); !s.ok()) {
+    absl::FPrintF(stderr, "ofa-coordinator: saving attempt of %s: %s\n", job_id, s.message());
+  }
+}
+
+void Scheduler::SaveWorker(const std::string& worker_id) {
+  const Fleet::Worker* worker = fleet_.Find(worker_id);
+  if (worker == nullptr) return;
+  if (absl::Status s = placement_->SaveWorker({worker->id, worker->info, worker->draining});
+      !s.ok()) {
+    absl::FPrintF(stderr, "ofa-coordinator: saving worker %s: %s\n", worker_id, s.message());
+  }
 }
 
 absl::StatusOr<Job> Scheduler::Update(const std::string& job_id, absl::Time now,
@@ -162,6 +253,7 @@ absl::StatusOr<Job> Scheduler::Cancel(const std::string& job_id, const std::stri
   if (attempt != attempts_.end()) {
     if (attempt->second.failure.empty()) attempt->second.failure = job->error();
     for (const std::string& id : attempt->second.task_ids) tasks_[id].cancel = true;
+    SaveAttempt(job_id);
   }
   return job;
 }
@@ -172,6 +264,10 @@ ofa::v1::RegisterWorkerResponse Scheduler::RegisterWorker(
   std::vector<std::string> orphaned;
   ofa::v1::RegisterWorkerResponse response;
   response.set_worker_id(fleet_.Register(request, now, &orphaned));
+  if (absl::Status s = placement_->DeleteWorkersOn(request.hostname()); !s.ok()) {
+    absl::FPrintF(stderr, "ofa-coordinator: %s\n", s.message());
+  }
+  SaveWorker(response.worker_id());
   // A worker registers again after losing touch; it has stopped what it ran before.
   for (const std::string& task : orphaned) {
     EndTask(task, ofa::v1::TASK_STATE_FAILED,
@@ -189,10 +285,14 @@ ofa::v1::HeartbeatResponse Scheduler::Heartbeat(const ofa::v1::HeartbeatRequest&
                                                 absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   ofa::v1::HeartbeatResponse response;
+  const Fleet::Worker* known = fleet_.Find(request.worker_id());
+  const bool was_draining = known != nullptr && known->draining;
   if (!fleet_.Renew(request.worker_id(), request.draining(), now).ok()) {
     response.set_reregister(true);
     return response;
   }
+  if (was_draining != request.draining()) SaveWorker(request.worker_id());
+  std::set<std::string> changed_attempts;
   for (const ofa::v1::TaskStatus& status : request.tasks()) {
     auto it = tasks_.find(status.task_id());
     if (it == tasks_.end() || it->second.slot.worker_id != request.worker_id() ||
@@ -202,6 +302,10 @@ ofa::v1::HeartbeatResponse Scheduler::Heartbeat(const ofa::v1::HeartbeatRequest&
       continue;
     }
     Task& task = it->second;
+    if (!task.acknowledged || (status.state() == ofa::v1::TASK_STATE_RUNNING &&
+                               task.state != ofa::v1::TASK_STATE_RUNNING)) {
+      changed_attempts.insert(task.assignment.scope().job_id());
+    }
     task.acknowledged = true;
     if (status.state() == ofa::v1::TASK_STATE_RUNNING) task.state = status.state();
     if (status.has_usage()) BookUsage(task, status.usage(), now);
@@ -210,6 +314,7 @@ ofa::v1::HeartbeatResponse Scheduler::Heartbeat(const ofa::v1::HeartbeatRequest&
       NoteProgress(attempt->second, status, now);
     }
   }
+  for (const std::string& job_id : changed_attempts) SaveAttempt(job_id);
   energy_by_worker_[request.worker_id()].assign(request.energy().begin(), request.energy().end());
   // What the worker should run or stop. Assignments are repeated until the worker lists
   // them, so a lost reply loses nothing.
@@ -327,7 +432,10 @@ void Scheduler::EndTask(const std::string& task_id, ofa::v1::TaskState state,
     for (const std::string& other : attempt.task_ids) tasks_[other].cancel = true;
   }
   for (const std::string& id : attempt.task_ids) {
-    if (!IsTerminal(tasks_[id].state)) return;
+    if (!IsTerminal(tasks_[id].state)) {
+      SaveAttempt(job_id);
+      return;
+    }
   }
   ConcludeAttempt(job_id, now);
 }
@@ -342,14 +450,16 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
     phase_name = task.assignment.scope().phase();
   }
   absl::StatusOr<Job> before = store_->Get(job_id);
-  if (!before.ok()) return;
+  if (!before.ok()) return SaveAttempt(job_id);
   const AttemptOutcome outcome = attempt.failure.empty()       ? AttemptOutcome::kSucceeded
                                  : IsTerminal(before->state()) ? AttemptOutcome::kCancelled
                                                                : AttemptOutcome::kFailed;
-  if (!ledger_->SetOutcome(job_id, phase_name, attempt.number, outcome).ok()) return;
+  if (!ledger_->SetOutcome(job_id, phase_name, attempt.number, outcome).ok()) {
+    return SaveAttempt(job_id);
+  }
   absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> carbon =
       ledger_->PhasesOf(job_id);
-  if (!carbon.ok()) return;
+  if (!carbon.ok()) return SaveAttempt(job_id);
   absl::Status written =
       Update(job_id, now, [&](Job& job, std::vector<JobEvent>& events) -> absl::Status {
         PhaseStatus& phase = *job.mutable_phases(attempt.phase_index);
@@ -408,7 +518,10 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
       }).status();
   // The job record is the truth; if it cannot be written the attempt is left to be
   // concluded again by the next result or lease expiry rather than forgotten.
-  if (!written.ok()) return;
+  if (!written.ok()) return SaveAttempt(job_id);
+  if (absl::Status s = placement_->DeleteAttempt(job_id); !s.ok()) {
+    absl::FPrintF(stderr, "ofa-coordinator: %s\n", s.message());
+  }
   if (outcome == AttemptOutcome::kFailed) ++attempts_failed_;
   for (const std::string& id : attempt.task_ids) tasks_.erase(id);
   attempts_.erase(job_id);
@@ -527,6 +640,7 @@ absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
     a.set_checkpoint_dir(absl::StrCat("jobs/", job.id()));
     a.set_rendezvous_address(options_.rendezvous_address);
   }
+  SaveAttempt(job.id());
   return absl::OkStatus();
 }
 
@@ -535,6 +649,9 @@ absl::Status Scheduler::Tick(absl::Time now) {
   for (const auto& [worker_id, task_ids] : fleet_.ExpireLeases(now)) {
     ++workers_lost_;
     energy_by_worker_.erase(worker_id);
+    if (absl::Status s = placement_->DeleteWorker(worker_id); !s.ok()) {
+      absl::FPrintF(stderr, "ofa-coordinator: %s\n", s.message());
+    }
     for (const std::string& task : task_ids) {
       EndTask(task, ofa::v1::TASK_STATE_FAILED,
               absl::StrCat("worker ", worker_id, " was lost (no heartbeat for ",

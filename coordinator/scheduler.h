@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -17,6 +18,7 @@
 #include "coordinator/energy_ledger.h"
 #include "coordinator/fleet.h"
 #include "coordinator/job_store.h"
+#include "coordinator/placement_store.h"
 #include "coordinator/rendezvous_table.h"
 #include "ofa/v1/job.pb.h"
 #include "ofa/v1/worker_service.pb.h"
@@ -27,10 +29,10 @@ namespace ofa::coordinator {
 // gang of tasks (one trainer rank per device slot) on the fleet, follows the tasks through
 // the workers' heartbeats and results, and moves jobs through their phases: a failed attempt
 // is retried from the phase's newest checkpoint with exponential back-off until the spec's
-// limit, a cancelled job's tasks are stopped. Job state is durable (JobStore); attempts and
-// tasks live in memory, so after a restart the interrupted phases simply start a new
-// attempt, which resumes from their checkpoints. Thread-safe (one lock; gRPC handlers and
-// the scheduling loop share it).
+// limit, a cancelled job's tasks are stopped. Everything is durable: jobs (JobStore), workers
+// and running attempts with their tasks (PlacementStore), energy (EnergyLedger); after a
+// restart running trainers carry on. Thread-safe (one lock; gRPC handlers and the
+// scheduling loop share it).
 class Scheduler {
  public:
   struct Options {
@@ -73,9 +75,10 @@ class Scheduler {
     std::map<std::string, double> intensity_by_region;
   };
 
-  // Recovers from `store`: phases that were running when the coordinator stopped become
-  // pending again (without counting as failed), and nothing is placed for one lease, so
-  // that every live worker has registered again (stopping its old trainers) first.
+  // Recovers from `store`: stored workers get two leases to reconnect, and running attempts
+  // carry on (their workers keep heartbeating under the same ids). A phase marked running
+  // without a stored attempt becomes pending again (without counting as failed). Nothing new
+  // is placed for one lease, giving the workers time to reconnect first.
   static absl::StatusOr<std::unique_ptr<Scheduler>> Recover(JobStore* store,
                                                             RendezvousTable* rendezvous,
                                                             const Options& options, absl::Time now);
@@ -140,6 +143,14 @@ class Scheduler {
 
   // Books a task's cumulative usage in the ledger (growth only; see EnergyLedger).
   void BookUsage(const Task& task, const ofa::v1::TaskUsage& usage, absl::Time now);
+  // Write-through of the placement state (PlacementStore); failures are logged, and the
+  // next change writes the whole attempt or worker again.
+  void SaveAttempt(const std::string& job_id);
+  void SaveWorker(const std::string& worker_id);
+  // Reloads the stored workers and running attempts; returns the (job, phase, attempt) keys
+  // of the attempts that carry on.
+  absl::StatusOr<std::vector<std::tuple<std::string, std::string, int>>> RestorePlacement(
+      absl::Time now);
 
   // Marks a task ended (idempotent) and concludes its attempt once every task has.
   void EndTask(const std::string& task_id, ofa::v1::TaskState state, const std::string& why,
@@ -161,6 +172,7 @@ class Scheduler {
   std::unique_ptr<CarbonIntensity> default_intensity_;
   const CarbonIntensity* intensity_ = nullptr;
   std::unique_ptr<EnergyLedger> ledger_;
+  std::unique_ptr<PlacementStore> placement_;
   std::map<std::string, std::vector<ofa::v1::DeviceEnergy>> energy_by_worker_;  // By id.
   int64_t workers_lost_ = 0;
   int64_t attempts_failed_ = 0;

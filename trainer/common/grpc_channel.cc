@@ -30,6 +30,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenCoordinatorChannel(const std:
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(8 << 20);
   args.SetMaxSendMessageSize(8 << 20);
+  // Reconnect within a second or two of a restarted coordinator coming back, not after
+  // gRPC's default back-off (up to 2 minutes): workers must heartbeat before their lease ends.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   return grpc::CreateCustomChannel(address, credentials, args);
 }
 
