@@ -4,15 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "coordinator/job_store.h"
 #include "trainer/nn/subnet_cost.h"
 #include "trainer/nn/supernet_architecture.h"
 
 namespace ofa::coordinator {
 namespace {
-
-absl::Duration DurationOf(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 // Images per epoch of the training split, from a phase whose progress gave its total steps.
 double ImagesPerEpoch(const ofa::v1::Job& job) {

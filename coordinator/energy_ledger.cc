@@ -34,12 +34,6 @@ constexpr char kTotals[] =
     "SUM(training_flops), "
     "SUM(CASE WHEN outcome IN ('failed', 'interrupted') THEN energy_joules ELSE 0 END)";
 
-double AsDouble(const SqliteDb::Value& v) {
-  if (std::holds_alternative<double>(v)) return std::get<double>(v);
-  if (std::holds_alternative<int64_t>(v)) return static_cast<double>(std::get<int64_t>(v));
-  return 0;
-}
-
 ofa::v1::CarbonTotals TotalsFrom(const SqliteDb::Row& row, size_t first) {
   ofa::v1::CarbonTotals t;
   t.set_device_seconds(AsDouble(row[first]));

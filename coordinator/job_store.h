@@ -18,6 +18,8 @@ namespace ofa::coordinator {
 // A job in one of these states is over: it never runs again.
 bool IsTerminal(ofa::v1::JobState state);
 void SetTimestamp(google::protobuf::Timestamp* timestamp, absl::Time time);
+absl::Time TimeOf(const google::protobuf::Timestamp& t);
+absl::Duration DurationOf(const google::protobuf::Duration& d);
 
 // The coordinator's durable record of jobs and their event streams, in
 // <state_dir>/coordinator.db (SQLite, WAL). Each job is stored as its ofa.v1.Job message plus

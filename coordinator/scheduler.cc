@@ -17,14 +17,6 @@ using ofa::v1::Job;
 using ofa::v1::JobEvent;
 using ofa::v1::PhaseStatus;
 
-absl::Time TimeOf(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-absl::Duration DurationOf(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
 bool IsTerminal(ofa::v1::TaskState state) {
   return state == ofa::v1::TASK_STATE_SUCCEEDED || state == ofa::v1::TASK_STATE_FAILED ||
          state == ofa::v1::TASK_STATE_KILLED;
@@ -308,7 +300,10 @@ ofa::v1::HeartbeatResponse Scheduler::Heartbeat(const ofa::v1::HeartbeatRequest&
     }
     task.acknowledged = true;
     if (status.state() == ofa::v1::TASK_STATE_RUNNING) task.state = status.state();
-    if (status.has_usage()) BookUsage(task, status.usage(), now);
+    if (status.has_usage() && now - task.usage_booked >= options_.usage_interval) {
+      BookUsage(task, status.usage(), now);
+      task.usage_booked = now;
+    }
     auto attempt = attempts_.find(task.assignment.scope().job_id());
     if (task.assignment.rank() == 0 && attempt != attempts_.end()) {
       NoteProgress(attempt->second, status, now);

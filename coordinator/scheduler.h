@@ -45,6 +45,9 @@ class Scheduler {
     std::string rendezvous_address;
     // The time (tests substitute a clock they advance themselves).
     std::function<absl::Time()> clock = [] { return absl::Now(); };
+    // A running task's usage from heartbeats is booked at most this often (each booking is a
+    // synced SQLite write); its final usage is always booked with its result.
+    absl::Duration usage_interval = absl::Seconds(10);
     // Grid intensity for the carbon ledger; null = the built-in region table.
     const CarbonIntensity* intensity = nullptr;
   };
@@ -125,6 +128,7 @@ class Scheduler {
     bool acknowledged = false;  // The worker has listed it in a heartbeat.
     bool cancel = false;        // To be stopped.
     absl::Time start, end;
+    absl::Time usage_booked = absl::InfinitePast();
     ofa::v1::ReportTaskResultRequest result;
   };
   struct Attempt {

@@ -132,6 +132,12 @@ int64_t AsInt(const SqliteDb::Value& v) {
   return 0;
 }
 
+double AsDouble(const SqliteDb::Value& v) {
+  if (std::holds_alternative<double>(v)) return std::get<double>(v);
+  if (std::holds_alternative<int64_t>(v)) return static_cast<double>(std::get<int64_t>(v));
+  return 0;
+}
+
 std::string AsText(const SqliteDb::Value& v) {
   if (std::holds_alternative<std::string>(v)) return std::get<std::string>(v);
   if (std::holds_alternative<SqliteDb::Blob>(v)) return std::get<SqliteDb::Blob>(v).bytes;

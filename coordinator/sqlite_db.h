@@ -54,6 +54,7 @@ class SqliteDb {
 // Accessors that tolerate NULL (0 / empty).
 int64_t AsInt(const SqliteDb::Value& v);
 std::string AsText(const SqliteDb::Value& v);  // Text or blob bytes.
+double AsDouble(const SqliteDb::Value& v);     // Real or integer.
 
 }  // namespace ofa::coordinator
 
