@@ -43,6 +43,7 @@ enum SeedStream : uint64_t {
   kSeedSubnet = 4,
   kSeedDropout = 5,
   kSeedTeacher = 6,
+  kSeedSpecialize = 7,
 };
 
 }  // namespace ofa::trainer

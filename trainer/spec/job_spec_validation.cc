@@ -337,15 +337,54 @@ void CheckTargets(Problems& problems, const ofa::v1::JobSpec& spec) {
     if (t.max_macs() <= 0 && t.max_params() <= 0 && !(t.max_latency_ms() > 0)) {
       problems.Add(field, "needs at least one budget: max_macs, max_params or max_latency_ms");
     }
-    if (!t.latency_table().empty() && !IsIdentifier(t.latency_table(), "_-.", 128)) {
-      problems.Add(field + ".latency_table", absl::StrCat("must match [a-z0-9_.-]{1,128}, got ",
-                                                          Quoted(t.latency_table())));
+    CheckRange(problems, field + ".proxy_gmacs_per_second", t.proxy_gmacs_per_second(), 0, 1e9);
+    if (t.latency_table().empty()) continue;
+    const ofa::v1::LatencyTable* table = nullptr;
+    for (const ofa::v1::LatencyTable& l : spec.latency_tables()) {
+      if (l.name() == t.latency_table()) table = &l;
+    }
+    if (table == nullptr) {
+      problems.Add(field + ".latency_table",
+                   absl::StrCat("no latency table named ", Quoted(t.latency_table()),
+                                " in latency_tables (profile one with ofa-trainer "
+                                "--profile_latency)"));
+    } else if (std::max(1, table->batch_size()) != std::max(1, t.latency_batch_size())) {
+      problems.Add(field + ".latency_batch_size",
+                   absl::StrCat("is ", std::max(1, t.latency_batch_size()), " but latency table ",
+                                Quoted(table->name()), " was measured at batch size ",
+                                std::max(1, table->batch_size())));
+    }
+  }
+  std::set<std::string> tables;
+  for (int i = 0; i < spec.latency_tables_size(); ++i) {
+    const ofa::v1::LatencyTable& l = spec.latency_tables(i);
+    const std::string field = absl::StrCat("latency_tables[", i, "]");
+    if (!IsIdentifier(l.name(), "_-", kMaxIdentifierLength)) {
+      problems.Add(field + ".name", absl::StrCat("must match [a-z0-9_-]{1,63}, got ",
+                                                 Quoted(l.name())));
+    } else if (!tables.insert(l.name()).second) {
+      problems.Add(field + ".name", absl::StrCat("duplicate latency table ", Quoted(l.name())));
+    }
+    CheckRange(problems, field + ".batch_size", l.batch_size(), 0, 4096);
+    if (l.layer_ms_size() > 100000) problems.Add(field + ".layer_ms", "more than 100000 layers");
+    for (const auto& [key, ms] : l.layer_ms()) {
+      if (!(ms >= 0 && ms < 1e7)) {
+        problems.Add(field + ".layer_ms", absl::StrCat("layer ", Quoted(key), ": ", ms,
+                                                       " ms is not in [0, 1e7)"));
+        break;
+      }
     }
   }
 }
 
 void CheckSpecialize(Problems& problems, const ofa::v1::SpecializeSpec& s) {
   CheckRange(problems, "specialize.predictor_samples", s.predictor_samples(), 0, 100000);
+  if (s.predictor_samples() > 0 && s.predictor_samples() < 10) {
+    problems.Add("specialize.predictor_samples",
+                 absl::StrCat("the accuracy predictor needs at least 10, got ",
+                              s.predictor_samples()));
+  }
+  CheckRange(problems, "specialize.validation_images", s.validation_images(), 0, 10000000);
   CheckRange(problems, "specialize.population", s.population(), 0, 100000);
   CheckRange(problems, "specialize.iterations", s.iterations(), 0, 100000);
   CheckRange(problems, "specialize.mutation_probability", s.mutation_probability(), 0, 1);

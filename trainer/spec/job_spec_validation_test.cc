@@ -135,6 +135,32 @@ TEST(ValidateJobSpecTest, SpecializeNeedsTargetsAndTargetsNeedBudgets) {
   EXPECT_THAT(ErrorOf(spec), HasSubstr("targets[1].name: duplicate target name \"phone\""));
 }
 
+TEST(ValidateJobSpecTest, LatencyBudgetsNeedAMatchingTable) {
+  ofa::v1::JobSpec spec = ValidSpec();
+  ofa::v1::DeploymentTarget* t = spec.mutable_targets(0);
+  t->set_max_latency_ms(5);
+  t->set_latency_table("pixel");
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("targets[0].latency_table: no latency table named "
+                                       "\"pixel\""));
+  ofa::v1::LatencyTable* table = spec.add_latency_tables();
+  table->set_name("pixel");
+  table->set_batch_size(8);
+  (*table->mutable_layer_ms())["stem:in1:out8:s2:r28"] = 0.1;
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("targets[0].latency_batch_size: is 1 but latency table "
+                                       "\"pixel\" was measured at batch size 8"));
+  t->set_latency_batch_size(8);
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  (*table->mutable_layer_ms())["head"] = -1;
+  *spec.add_latency_tables() = *table;
+  const std::string error = ErrorOf(spec);
+  EXPECT_THAT(error, HasSubstr("latency_tables[0].layer_ms: layer \"head\": -1 ms"));
+  EXPECT_THAT(error, HasSubstr("latency_tables[1].name: duplicate latency table \"pixel\""));
+  spec = ValidSpec();
+  spec.mutable_specialize()->set_predictor_samples(5);
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("specialize.predictor_samples: the accuracy predictor "
+                                       "needs at least 10, got 5"));
+}
+
 TEST(ValidateJobSpecTest, FirstPhaseMustBeFullAndSpecializeLast) {
   ofa::v1::JobSpec spec;
   ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
