@@ -14,11 +14,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+
+#include <google/protobuf/util/json_util.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -36,6 +39,8 @@
 #include "trainer/dist/file_store.h"
 #include "trainer/dist/grpc_store.h"
 #include "trainer/dist/local_launcher.h"
+#include "trainer/nn/supernet_architecture.h"
+#include "trainer/search/latency_profiler.h"
 #include "trainer/spec/job_spec_io.h"
 #include "trainer/spec/job_spec_validation.h"
 #include "trainer/spec/phase_schedule.h"
@@ -76,6 +81,11 @@ ABSL_FLAG(std::string, job_id, "",
 ABSL_FLAG(std::string, device, "cpu", "The rank's device: cpu (cuda:N is not supported yet).");
 ABSL_FLAG(std::string, listen_host, "127.0.0.1",
           "Address this rank's Gloo connections listen on (the host's address across nodes).");
+ABSL_FLAG(std::string, profile_latency, "",
+          "Measure the per-layer latencies of the job's supernet on --device and write them as "
+          "a LatencyTable (JSON) to this file, then exit; add it to the spec's latency_tables.");
+ABSL_FLAG(std::string, latency_table_name, "profiled", "Name of the table --profile_latency writes.");
+ABSL_FLAG(int, latency_batch_size, 1, "Batch size --profile_latency measures at.");
 ABSL_FLAG(int, collective_timeout_s, 60,
           "A collective that does not complete in this many seconds fails the rank.");
 
@@ -170,6 +180,42 @@ absl::Status LaunchLocal(const std::string& output_dir) {
   return absl::OkStatus();
 }
 
+// --profile_latency: the latency table of the spec's supernet on this device.
+absl::Status ProfileLatency(const ofa::v1::JobSpec& spec, const std::string& out_path) {
+  absl::StatusOr<ofa::trainer::SupernetArchitecture> arch =
+      ofa::trainer::SupernetArchitecture::FromSpec(spec.supernet());
+  if (!arch.ok()) return arch.status();
+  if (absl::GetFlag(FLAGS_threads) > 0) torch::set_num_threads(absl::GetFlag(FLAGS_threads));
+  torch::Device device = torch::kCPU;
+  try {
+    device = torch::Device(absl::GetFlag(FLAGS_device));
+  } catch (const std::exception&) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--device=", absl::GetFlag(FLAGS_device), ": expected cpu or cuda:N"));
+  }
+  absl::StatusOr<ofa::v1::LatencyTable> table = ofa::trainer::ProfileLatencyTable(
+      *arch, {.name = absl::GetFlag(FLAGS_latency_table_name),
+              .batch_size = absl::GetFlag(FLAGS_latency_batch_size),
+              .device = device,
+              .on_layer = [](int done, int total) {
+                if (done % 20 == 0 || done == total) {
+                  absl::FPrintF(stderr, "profiled %d/%d layers\n", done, total);
+                }
+              }});
+  if (!table.ok()) return table.status();
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  (void)google::protobuf::util::MessageToJsonString(*table, &json, options);
+  std::ofstream out(out_path, std::ios::trunc);
+  out << json;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", out_path));
+  absl::PrintF("wrote %d layer latencies (%s, batch %d) to %s\n", table->layer_ms_size(),
+               table->device(), table->batch_size(), out_path);
+  return absl::OkStatus();
+}
+
 absl::Status Run() {
   const std::string path = absl::GetFlag(FLAGS_job_spec);
   if (path.empty()) return absl::InvalidArgumentError("--job_spec is required");
@@ -195,6 +241,9 @@ absl::Status Run() {
     PrintPlan(*phases);
   }
   if (absl::GetFlag(FLAGS_plan_only)) return absl::OkStatus();
+  if (!absl::GetFlag(FLAGS_profile_latency).empty()) {
+    return ProfileLatency(*spec, absl::GetFlag(FLAGS_profile_latency));
+  }
 
   if (absl::GetFlag(FLAGS_device) != "cpu") {
     return absl::UnimplementedError(absl::StrCat(
@@ -258,6 +307,17 @@ absl::Status Run() {
                  pct(p.largest_top1), pct(p.smallest_top1), p.note);
   }
   absl::PrintF("training time this run: %.1f s; output: %s\n", total_seconds, output_dir);
+  for (const ofa::trainer::PhaseSummary& p : *summaries) {
+    if (p.subnets.empty()) continue;
+    absl::PrintF("\n%-16s %10s %10s %10s %10s %10s  %s\n", "target", "MACs", "params",
+                 "latency", "predicted", "measured", "exported to");
+    for (const ofa::v1::Subnet& s : p.subnets) {
+      absl::PrintF("%-16s %9.2fM %9.3fM %8.3gms %9.2f%% %9.2f%%  %s/%s\n", s.target(),
+                   s.cost().macs() / 1e6, s.cost().params() / 1e6, s.latency_ms(),
+                   100 * s.predicted_top1(), 100 * s.measured_top1(), output_dir,
+                   s.weights_path());
+    }
+  }
   return absl::OkStatus();
 }
 

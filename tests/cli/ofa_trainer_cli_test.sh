@@ -56,6 +56,7 @@ supernet { preset: "ofa_small_28" width_multiplier: 0.25 }
 dataset { kind: DATASET_KIND_SYNTHETIC batch_size_per_device: 8
           synthetic { train_images: 32 test_images: 16 image_size: 28 channels: 1 num_classes: 10 } }
 targets { name: "edge" max_macs: 1000000 }
+specialize { predictor_samples: 12 population: 8 iterations: 3 bn_calibration_batches: 1 }
 schedule {
   overrides { phase: "full" epochs: 1 }
   overrides { phase: "elastic_kernel" epochs: 1 }
@@ -63,16 +64,44 @@ schedule {
   overrides { phase: "elastic_expand_2" epochs: 1 }
 }
 SPEC
-expect "tiny job runs every phase" 0 "specialize .*not implemented yet.*issue #8" -- \
+expect "tiny job runs every phase" 0 "specialize .*1 sub-network\(s\) exported" -- \
   --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/out" --threads=2 --calibration_batches=1 \
   --progress_file="$tmp/progress.jsonl"
-for f in export/largest/architecture.json export/smallest/weights.pt phases/full/final/manifest.json; do
+for f in export/largest/architecture.json export/smallest/weights.pt phases/full/final/manifest.json \
+  export/edge/weights.pt export/edge/subnet.json phases/specialize/predictor_samples.jsonl; do
   [ -f "$tmp/out/$f" ] || { echo "FAIL missing $tmp/out/$f"; failures=$((failures + 1)); }
 done
 grep -q '"event":"progress"' "$tmp/progress.jsonl" ||
   { echo "FAIL no progress events in the JSON lines file"; failures=$((failures + 1)); }
+grep -q '"event":"subnet_exported"' "$tmp/progress.jsonl" ||
+  { echo "FAIL no subnet_exported event in the JSON lines file"; failures=$((failures + 1)); }
 expect "second run resumes to done" 0 "elastic_expand_2 .*already done" -- \
   --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/out" --threads=2 --calibration_batches=1
+
+# A latency table profiled on this machine, then a target whose budget is in milliseconds
+# under it: the specialise phase (rerun alone on the trained supernet) reads the table.
+expect "latency profile" 0 "wrote [0-9]+ layer latencies .*batch 2" -- \
+  --job_spec="$tmp/tiny.textproto" --profile_latency="$tmp/latency.json" \
+  --latency_batch_size=2 --latency_table_name=cpu-b2
+jq --slurpfile table "$tmp/latency.json" '{name: "cli latency", seed: 3,
+    supernet: {preset: "ofa_small_28", widthMultiplier: 0.25},
+    dataset: {kind: "DATASET_KIND_SYNTHETIC", batchSizePerDevice: 8,
+              synthetic: {trainImages: 32, testImages: 16, imageSize: 28, channels: 1, numClasses: 10}},
+    targets: [{name: "cpu", maxLatencyMs: 100000, latencyTable: "cpu-b2", latencyBatchSize: 2}],
+    specialize: {predictorSamples: 12, population: 8, iterations: 3, bnCalibrationBatches: 1},
+    latencyTables: $table,
+    schedule: {overrides: [{phase: "full", epochs: 1}, {phase: "elastic_kernel", epochs: 1},
+                           {phase: "elastic_depth_2", epochs: 1}, {phase: "elastic_expand_2", epochs: 1}]}}' \
+  -n >"$tmp/latency_job.json"
+cp -r "$tmp/out" "$tmp/latency_out"
+rm -rf "$tmp/latency_out/export" "$tmp/latency_out/phases/specialize"
+expect "latency target" 0 "cpu .*ms" -- --job_spec="$tmp/latency_job.json" \
+  --output_dir="$tmp/latency_out" --phase=specialize --threads=2
+grep -q '"latencyModel":"table:cpu-b2"' "$tmp/latency_out/export/cpu/subnet.json" ||
+  { echo "FAIL the latency target was not measured with its table"; failures=$((failures + 1)); }
+jq '.targets[0].latencyBatchSize = 4' "$tmp/latency_job.json" >"$tmp/latency_b4.json"
+expect "latency table at another batch" 2 "latency_batch_size: is 4 but latency table .cpu-b2. was measured at batch size 2" \
+  -- --job_spec="$tmp/latency_b4.json" --output_dir="$tmp/latency_out" --phase=specialize
 
 # Data parallel: bad distributed flags are named; two local CPU ranks run the whole job.
 expect "world without a store" 2 'store="": expected file:DIR' -- \

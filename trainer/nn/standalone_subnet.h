@@ -76,6 +76,9 @@ class StandaloneSubnetImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   const StandaloneLayout& layout() const { return layout_; }
+  // Provenance written with the architecture (e.g. the input normalisation, see
+  // SubnetClassifier).
+  nlohmann::json& mutable_metadata() { return layout_.metadata; }
   int64_t NumParameters() const;
 
   torch::nn::Conv2d stem{nullptr};

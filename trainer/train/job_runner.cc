@@ -11,6 +11,7 @@
 #include "trainer/common/stream_seed.h"
 #include "trainer/data/image_dataset.h"
 #include "trainer/dist/gloo_communicator.h"
+#include "trainer/inference/subnet_classifier.h"
 #include "trainer/nn/ofa_supernet.h"
 #include "trainer/nn/subnet_cost.h"
 #include "trainer/nn/subnet_export.h"
@@ -19,6 +20,7 @@
 #include "trainer/spec/phase_schedule.h"
 #include "trainer/train/evaluator.h"
 #include "trainer/train/phase_trainer.h"
+#include "trainer/train/specialize_phase.h"
 
 namespace ofa::trainer {
 namespace {
@@ -92,8 +94,13 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
   // File-backed data is decoded at the largest resolution; smaller ones are resized per step.
   const int image_size =
       *std::max_element(supernet->resolutions().begin(), supernet->resolutions().end());
+  ofa::v1::DatasetSpec dataset = spec.dataset();
+  // The specialise phase measures sub-networks on held-out images.
+  if (!spec.targets().empty() && dataset.validation_fraction() == 0) {
+    dataset.set_validation_fraction(kDefaultValidationFraction);
+  }
   absl::StatusOr<DatasetSplits> data =
-      LoadDataset(spec.dataset(), options.data_root, spec.seed(), image_size);
+      LoadDataset(dataset, options.data_root, spec.seed(), image_size);
   if (!data.ok()) return data.status();
   absl::StatusOr<SupernetArchitecture> arch =
       SupernetArchitecture::FromSpec(spec.supernet(), data->train.num_classes);
@@ -127,10 +134,10 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
     auto it = std::find_if(phases->begin(), phases->end(), [&](const ofa::v1::PhaseSpec& p) {
       return p.name() == options.only_phase;
     });
-    if (it == phases->end() || it->kind() == ofa::v1::PHASE_KIND_SPECIALIZE) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "phase \"", options.only_phase, "\" is not a training phase of job \"", spec.name(),
-          "\""));
+    if (it == phases->end()) {
+      return absl::InvalidArgumentError(absl::StrCat("job \"", spec.name(),
+                                                     "\" has no phase \"", options.only_phase,
+                                                     "\""));
     }
     first = static_cast<size_t>(it - phases->begin());
     last = first + 1;
@@ -147,10 +154,20 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
           (phases_dir / phase.name()).string(), ")"));
     }
     if (phase.kind() == ofa::v1::PHASE_KIND_SPECIALIZE) {
-      summary.skipped = true;
-      summary.note = "not implemented yet: the specialise phase arrives with issue #8";
-      progress.Event("phase_skipped", absl::StrCat("phase specialize: ", summary.note),
+      // Runs on the last training phase's weights, loaded above; rank 0 alone.
+      if (!leader) continue;
+      progress.Event("phase_started",
+                     absl::StrFormat("phase %s (%d/%d): %d deployment target(s)", phase.name(),
+                                     i + 1, phases->size(), spec.targets_size()),
                      {{"phase", phase.name()}});
+      const absl::Time start = absl::Now();
+      absl::StatusOr<std::vector<ofa::v1::Subnet>> subnets = RunSpecializePhase(
+          model, *data, spec,
+          {.output_dir = options.output_dir, .phase_name = phase.name(), .progress = &progress});
+      if (!subnets.ok()) return subnets.status();
+      summary.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      summary.subnets = *std::move(subnets);
+      summary.note = absl::StrCat(summary.subnets.size(), " sub-network(s) exported");
       summaries.push_back(summary);
       continue;
     }
@@ -257,18 +274,21 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
     if (i >= first) summaries.push_back(summary);
   }
 
-  // Export the extremes of the trained supernet (the specialise phase will add one per target)
+  // Export the extremes of the trained supernet (the specialise phase adds one per target)
   // once the last training phase is done.
   const bool trains_later = std::any_of(phases->begin() + last, phases->end(), [](const auto& p) {
     return p.kind() != ofa::v1::PHASE_KIND_SPECIALIZE;
   });
-  if (!leader || trains_later) return summaries;
+  const bool only_specialize = !options.only_phase.empty() &&
+                               (*phases)[first].kind() == ofa::v1::PHASE_KIND_SPECIALIZE;
+  if (!leader || trains_later || only_specialize) return summaries;
   for (const auto& [name, choice] : {std::pair{"largest", arch->Largest()},
                                      std::pair{"smallest", arch->Smallest()}}) {
     RecalibrateBatchNorm(model, choice, data->train, options.calibration_batches, 256,
                          StreamSeed(spec.seed(), {99}));
     absl::StatusOr<StandaloneSubnet> subnet = ExportSubnet(model, choice);
     if (!subnet.ok()) return subnet.status();
+    RecordInputNormalization(*subnet, data->train.mean, data->train.std);
     const std::string dir = (fs::path(options.output_dir) / "export" / name).string();
     if (absl::Status s = SaveStandaloneSubnet(*subnet, dir); !s.ok()) return s;
     progress.Event("exported", absl::StrCat("exported the ", name, " sub-network to ", dir),

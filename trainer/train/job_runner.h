@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ofa/v1/job_spec.pb.h"
+#include "ofa/v1/subnet.pb.h"
 #include "trainer/dist/store.h"
 #include "trainer/train/progress_reporter.h"
 
@@ -64,7 +65,12 @@ struct PhaseSummary {
   double largest_top1 = -1;  // -1 = not evaluated.
   double smallest_top1 = -1;
   double training_flops = 0;
+  std::vector<ofa::v1::Subnet> subnets;  // The specialise phase's.
 };
+
+// Validation split held out when deployment targets are set and the spec leaves
+// dataset.validation_fraction at 0: the specialise phase measures sub-networks on it.
+inline constexpr double kDefaultValidationFraction = 0.1;
 
 // Runs a whole job in this process (the standalone mode of ofa-trainer), alone or as one of
 // several data-parallel ranks (see JobRunOptions): every
@@ -73,8 +79,9 @@ struct PhaseSummary {
 // final checkpoint is skipped, one with a periodic checkpoint resumes from it, so running
 // again after a crash finishes the job with exactly the weights an uninterrupted run gives.
 // After each phase the largest and smallest sub-networks are evaluated on the test split
-// (BN recalibrated); at the end both are exported under export/. The specialise phase is
-// reported as not implemented yet (issue #8).
+// (BN recalibrated); at the end both are exported under export/. The specialise phase, if
+// the job has deployment targets, then exports one sub-network per target (see
+// RunSpecializePhase).
 absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
                                                  const JobRunOptions& options);
 

@@ -1,0 +1,309 @@
+#include "trainer/train/specialize_phase.h"
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "trainer/checkpoint/checkpoint_store.h"
+#include "trainer/common/stream_seed.h"
+#include "trainer/inference/subnet_classifier.h"
+#include "trainer/nn/subnet_cost.h"
+#include "trainer/nn/subnet_export.h"
+#include "trainer/search/accuracy_predictor.h"
+#include "trainer/search/evolution_search.h"
+#include "trainer/search/target_budget.h"
+#include "trainer/train/evaluator.h"
+
+namespace ofa::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+template <typename T>
+T Or(T value, T fallback) {
+  return value > 0 ? value : fallback;
+}
+
+// The first `n` images of `data` (all if n <= 0 or more than it has).
+ImageDataset FirstImages(const ImageDataset& data, int64_t n) {
+  if (n <= 0 || n >= data.size()) return data;
+  ImageDataset subset = data;
+  subset.labels = data.labels.narrow(0, 0, n);
+  if (data.images.defined()) subset.images = data.images.narrow(0, 0, n);
+  if (data.file_backed()) subset.files.resize(n);
+  return subset;
+}
+
+// Predictor sample `index`: the largest and the smallest first (so the predictor sees both
+// ends of the space), then uniform draws.
+SubnetChoice PredictorSample(const SupernetArchitecture& arch, uint64_t seed, int index) {
+  if (index == 0) return arch.Largest();
+  if (index == 1) return arch.Smallest();
+  SplitMix64 rng(StreamSeed(seed, {kSeedSpecialize, 1, static_cast<uint64_t>(index)}));
+  return RandomSubnet(arch, rng);
+}
+
+nlohmann::json ChoiceJson(const SubnetChoice& c) {
+  return {{"kernel_sizes", c.kernel_sizes},
+          {"expand_ratios", c.expand_ratios},
+          {"depths", c.depths},
+          {"resolution", c.resolution}};
+}
+
+}  // namespace
+
+std::vector<AccuracySample> LoadPredictorSamples(const std::string& path,
+                                                 const SupernetArchitecture& arch, uint64_t seed,
+                                                 int wanted) {
+  std::vector<AccuracySample> samples;
+  std::ifstream in(path);
+  std::string line;
+  bool stale = false;
+  while (std::getline(in, line) && static_cast<int>(samples.size()) < wanted) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    const SubnetChoice expected = PredictorSample(arch, seed, static_cast<int>(samples.size()));
+    if (!j.is_object() || !j.contains("top1") || !j["top1"].is_number() ||
+        j.value("index", -1) != static_cast<int>(samples.size()) ||
+        j.value("arch", nlohmann::json()) != ChoiceJson(expected)) {
+      stale = true;  // A torn last line, or samples of a different spec.
+      break;
+    }
+    samples.push_back({expected, j["top1"].get<double>()});
+  }
+  if (stale) {
+    std::ofstream out(path + ".tmp", std::ios::trunc);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      out << nlohmann::json{{"index", i}, {"arch", ChoiceJson(samples[i].choice)},
+                            {"top1", samples[i].top1}}
+                 .dump()
+          << "\n";
+    }
+    out.close();
+    fs::rename(path + ".tmp", path);
+  }
+  return samples;
+}
+
+int SpecializeCalibrationBatches(const ofa::v1::JobSpec& spec) {
+  return Or(spec.specialize().bn_calibration_batches(), 8);
+}
+
+uint64_t SpecializeEvalSeed(const ofa::v1::JobSpec& spec) {
+  return StreamSeed(spec.seed(), {kSeedSpecialize, 2});
+}
+
+EvolutionOptions SpecializeSearchOptions(const ofa::v1::JobSpec& spec, int target_index) {
+  const ofa::v1::SpecializeSpec& s = spec.specialize();
+  return {.population = Or(s.population(), 100),
+          .iterations = Or(s.iterations(), 500),
+          .mutation_probability = Or(s.mutation_probability(), 0.1),
+          .parent_fraction = Or(s.parent_fraction(), 0.25),
+          .mutation_fraction = Or(s.mutation_fraction(), 0.5),
+          .seed = StreamSeed(spec.seed(), {kSeedSpecialize, 4, static_cast<uint64_t>(target_index)})};
+}
+
+namespace {
+
+absl::Status WriteFileAtomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", tmp.string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+// A target exported by an earlier run of this phase, if its files are intact.
+std::optional<ofa::v1::Subnet> ExportedBefore(const fs::path& output_dir, const fs::path& dir) {
+  std::ifstream in(dir / "subnet.json");
+  if (!in) return std::nullopt;
+  const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ofa::v1::Subnet subnet;
+  if (!google::protobuf::util::JsonStringToMessage(json, &subnet).ok()) return std::nullopt;
+  absl::StatusOr<std::string> sha = Sha256OfFile((output_dir / subnet.weights_path()).string());
+  if (!sha.ok() || *sha != subnet.weights_sha256()) return std::nullopt;
+  return subnet;
+}
+
+nlohmann::json SubnetJson(const ofa::v1::Subnet& subnet) {
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(subnet, &json);
+  return nlohmann::json::parse(json);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& model,
+                                                                const DatasetSplits& data,
+                                                                const ofa::v1::JobSpec& spec,
+                                                                const SpecializeOptions& options) {
+  ProgressReporter& progress = *options.progress;
+  const SupernetArchitecture& arch = model->architecture();
+  const ofa::v1::SpecializeSpec& s = spec.specialize();
+  if (data.validation.size() == 0) {
+    return absl::FailedPreconditionError(
+        "the specialise phase measures sub-networks on the validation split, but it is empty; "
+        "set dataset.validation_fraction above 0");
+  }
+  std::vector<TargetBudget> budgets;
+  for (const ofa::v1::DeploymentTarget& target : spec.targets()) {
+    absl::StatusOr<TargetBudget> budget = TargetBudget::Make(arch, target, spec);
+    if (!budget.ok()) return budget.status();
+    if (!budget->Meets(arch.Smallest())) {
+      const SubnetCost smallest = ComputeSubnetCost(arch, arch.Smallest());
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "target \"%s\" (%s): not even the smallest sub-network meets it (%d MACs, %d params, "
+          "%.3g ms)",
+          target.name(), budget->Describe(), smallest.macs, smallest.params,
+          budget->latency().LatencyMs(arch.Smallest())));
+    }
+    budgets.push_back(*std::move(budget));
+  }
+
+  const fs::path output_dir(options.output_dir);
+  const fs::path phase_dir = output_dir / "phases" / options.phase_name;
+  std::error_code ec;
+  fs::create_directories(phase_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", phase_dir.string()));
+  const int calibration = SpecializeCalibrationBatches(spec);
+  const uint64_t eval_seed = SpecializeEvalSeed(spec);
+
+  // 1. Measured sub-networks for the predictor, resuming what an earlier run measured.
+  const int wanted = Or(s.predictor_samples(), 300);
+  const ImageDataset validation = FirstImages(data.validation, Or(s.validation_images(), 2000));
+  const std::string samples_path = (phase_dir / "predictor_samples.jsonl").string();
+  std::vector<AccuracySample> samples =
+      LoadPredictorSamples(samples_path, arch, spec.seed(), wanted);
+  progress.Event("predictor_sampling",
+                 absl::StrFormat("specialize: measuring %d sub-networks on %d validation images "
+                                 "(%d already measured), BN recalibrated on %d batches each",
+                                 wanted, validation.size(), samples.size(), calibration),
+                 {{"phase", options.phase_name}, {"samples", wanted}, {"resumed", samples.size()}});
+  {
+    std::ofstream out(samples_path, std::ios::app);
+    const absl::Time start = absl::Now();
+    const size_t resumed = samples.size();
+    while (static_cast<int>(samples.size()) < wanted) {
+      const int index = static_cast<int>(samples.size());
+      const SubnetChoice choice = PredictorSample(arch, spec.seed(), index);
+      const double top1 = EvaluateSubnet(model, choice, data.train, validation, calibration,
+                                         options.batch_size, eval_seed)
+                              .top1;
+      samples.push_back({choice, top1});
+      out << nlohmann::json{{"index", index}, {"arch", ChoiceJson(choice)}, {"top1", top1}}.dump()
+          << "\n";
+      out.flush();
+      const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+      const double done = static_cast<double>(samples.size() - resumed);
+      progress.Progress({.phase = options.phase_name,
+                         .step = static_cast<int64_t>(samples.size()),
+                         .total_steps = wanted,
+                         .eta_seconds = elapsed / done * (wanted - samples.size())},
+                        samples.size() == static_cast<size_t>(wanted));
+    }
+  }
+
+  // 2. The accuracy predictor.
+  PredictorQuality quality;
+  absl::StatusOr<AccuracyPredictor> predictor = AccuracyPredictor::Train(
+      arch, samples, {.seed = StreamSeed(spec.seed(), {kSeedSpecialize, 3})}, &quality);
+  if (!predictor.ok()) return predictor.status();
+  progress.Event("predictor_trained",
+                 absl::StrFormat("specialize: accuracy predictor trained on %d sub-networks; on "
+                                 "%d held out: RMSE %.2f points, Kendall tau %.2f",
+                                 quality.train_samples, quality.holdout_samples,
+                                 100 * quality.holdout_rmse, quality.holdout_kendall_tau),
+                 {{"phase", options.phase_name},
+                  {"holdout_rmse", quality.holdout_rmse},
+                  {"holdout_kendall_tau", quality.holdout_kendall_tau}});
+
+  // 3 and 4. Search, evaluate and export each target.
+  std::vector<ofa::v1::Subnet> subnets;
+  for (size_t t = 0; t < budgets.size(); ++t) {
+    const TargetBudget& budget = budgets[t];
+    const std::string& name = budget.target().name();
+    const fs::path dir = output_dir / "export" / name;
+    if (std::optional<ofa::v1::Subnet> done = ExportedBefore(output_dir, dir); done.has_value()) {
+      progress.Event("subnet_exported",
+                     absl::StrCat("specialize: target ", name, " was exported before; kept"),
+                     {{"phase", options.phase_name}, {"subnet", SubnetJson(*done)}});
+      subnets.push_back(*done);
+      continue;
+    }
+    const absl::Time start = absl::Now();
+    absl::StatusOr<EvolutionResult> found = EvolutionSearch(
+        arch, [&](const SubnetChoice& c) { return budget.Meets(c); },
+        [&](const std::vector<SubnetChoice>& c) { return predictor->Predict(c); },
+        SpecializeSearchOptions(spec, static_cast<int>(t)));
+    if (!found.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("target \"", name, "\" (", budget.Describe(), "): ", found.status().message()));
+    }
+    const double search_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    const SubnetChoice& choice = found->best;
+    const double measured = EvaluateSubnet(model, choice, data.train, data.test, calibration,
+                                           options.batch_size, eval_seed)
+                                .top1;
+
+    // Export with BN recalibrated exactly as measured, then give the supernet its own
+    // statistics back.
+    std::vector<torch::Tensor> saved;
+    for (const torch::Tensor& b : model->buffers()) saved.push_back(b.clone());
+    RecalibrateBatchNorm(model, choice, data.train, calibration, options.batch_size, eval_seed);
+    absl::StatusOr<StandaloneSubnet> exported = ExportSubnet(model, choice);
+    {
+      torch::NoGradGuard no_grad;
+      auto buffers = model->buffers();
+      for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
+    }
+    if (!exported.ok()) return exported.status();
+    RecordInputNormalization(*exported, data.train.mean, data.train.std);
+    if (absl::Status saved_ok = SaveStandaloneSubnet(*exported, dir.string()); !saved_ok.ok()) {
+      return saved_ok;
+    }
+    absl::StatusOr<std::string> sha = Sha256OfFile((dir / "weights.pt").string());
+    if (!sha.ok()) return sha.status();
+
+    ofa::v1::Subnet subnet;
+    subnet.set_target(name);
+    *subnet.mutable_arch() = arch.ToProto(choice);
+    const SubnetCost cost = ComputeSubnetCost(arch, choice);
+    subnet.mutable_cost()->set_macs(cost.macs);
+    subnet.mutable_cost()->set_params(cost.params);
+    subnet.set_predicted_top1(found->score);
+    subnet.set_measured_top1(measured);
+    subnet.set_latency_ms(budget.latency().LatencyMs(choice));
+    subnet.set_latency_model(budget.latency().description());
+    subnet.set_weights_path((fs::path("export") / name / "weights.pt").string());
+    subnet.set_arch_json_path((fs::path("export") / name / "architecture.json").string());
+    subnet.set_weights_sha256(*sha);
+    std::string json;
+    (void)google::protobuf::util::MessageToJsonString(subnet, &json);
+    if (absl::Status w = WriteFileAtomically(dir / "subnet.json", json); !w.ok()) return w;
+    progress.Event(
+        "subnet_exported",
+        absl::StrFormat("specialize: target %s (%s): %s, %.2fM MACs, %.3fM params, %.3g ms; "
+                        "predicted %.2f%%, measured %.2f%% top-1; searched %d candidates in "
+                        "%.1f s; exported to %s",
+                        name, budget.Describe(), choice.ToString(), cost.macs / 1e6,
+                        cost.params / 1e6, subnet.latency_ms(), 100 * found->score,
+                        100 * measured, found->scored, search_seconds, dir.string()),
+        {{"phase", options.phase_name},
+         {"subnet", SubnetJson(subnet)},
+         {"search_seconds", search_seconds}});
+    subnets.push_back(std::move(subnet));
+  }
+  return subnets;
+}
+
+}  // namespace ofa::trainer
