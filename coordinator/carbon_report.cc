@@ -25,14 +25,24 @@ double ImagesPerEpoch(const ofa::v1::Job& job) {
   return 0;
 }
 
-void AddCounterfactual(const ofa::v1::Job& job, ofa::v1::CarbonReport& report) {
-  const ofa::v1::CarbonTotals& total = report.total();
+void AddCounterfactual(const ofa::v1::Job& job, const std::vector<ofa::v1::Subnet>& subnets,
+                       ofa::v1::CarbonReport& report) {
   if (job.spec().targets().empty()) {
     report.set_counterfactual_note("the job has no deployment targets");
     return;
   }
+  // The from-scratch runs would only train, so they are costed at the training phases'
+  // joules per FLOP and grams per joule (the specialise phase does no training FLOPs).
+  ofa::v1::CarbonTotals training;
+  for (int i = 0; i < job.phases_size() && i < report.phases_size(); ++i) {
+    if (job.phases(i).spec().kind() == ofa::v1::PHASE_KIND_SPECIALIZE) continue;
+    const ofa::v1::CarbonTotals& t = report.phases(i).totals();
+    training.set_energy_joules(training.energy_joules() + t.energy_joules());
+    training.set_co2_grams(training.co2_grams() + t.co2_grams());
+    training.set_training_flops(training.training_flops() + t.training_flops());
+  }
   const double images_per_epoch = ImagesPerEpoch(job);
-  if (images_per_epoch <= 0 || total.training_flops() <= 0 || total.energy_joules() <= 0) {
+  if (images_per_epoch <= 0 || training.training_flops() <= 0 || training.energy_joules() <= 0) {
     report.set_counterfactual_note(
         "not yet: it needs a phase's step count and this job's measured energy per FLOP");
     return;
@@ -48,12 +58,20 @@ void AddCounterfactual(const ofa::v1::Job& job, ofa::v1::CarbonReport& report) {
   for (const ofa::v1::PhaseStatus& phase : job.phases()) {
     if (phase.spec().kind() != ofa::v1::PHASE_KIND_SPECIALIZE) epochs += phase.spec().epochs();
   }
-  const double joules_per_flop = total.energy_joules() / total.training_flops();
-  const double grams_per_joule = total.co2_grams() / total.energy_joules();
+  const double joules_per_flop = training.energy_joules() / training.training_flops();
+  const double grams_per_joule = training.co2_grams() / training.energy_joules();
   double scratch_grams = 0;
+  int chosen = 0;
   for (const ofa::v1::DeploymentTarget& target : job.spec().targets()) {
-    const int64_t macs =
+    auto subnet = std::find_if(subnets.begin(), subnets.end(), [&](const ofa::v1::Subnet& s) {
+      return s.target() == target.name();
+    });
+    int64_t macs =
         target.max_macs() > 0 ? std::min(target.max_macs(), largest_macs) : largest_macs;
+    if (subnet != subnets.end()) {
+      macs = subnet->cost().macs();
+      ++chosen;
+    }
     ofa::v1::CounterfactualCost* c = report.add_from_scratch();
     c->set_target(target.name());
     c->set_training_flops(epochs * images_per_epoch * 6.0 * static_cast<double>(macs));
@@ -61,19 +79,22 @@ void AddCounterfactual(const ofa::v1::Job& job, ofa::v1::CarbonReport& report) {
     c->set_co2_grams(c->energy_joules() * grams_per_joule);
     scratch_grams += c->co2_grams();
   }
-  report.set_co2_saved_grams(scratch_grams - total.co2_grams());
+  report.set_co2_saved_grams(scratch_grams - report.total().co2_grams());
   report.set_counterfactual_note(absl::StrFormat(
-      "each target trained alone for %d epochs of %.0f images at this job's %.3g J per FLOP; "
-      "the target's MAC budget stands in for its sub-network until the specialise phase "
-      "(issue #8) chooses it",
-      epochs, images_per_epoch, joules_per_flop));
+      "each target's sub-network trained alone for %d epochs of %.0f images at this job's "
+      "training cost of %.3g J per FLOP%s",
+      epochs, images_per_epoch, joules_per_flop,
+      chosen == job.spec().targets_size()
+          ? " (the sub-networks the specialise phase chose)"
+          : "; until the specialise phase chooses them, each target's MAC budget (capped at "
+            "the largest sub-network) stands in for its sub-network"));
 }
 
 }  // namespace
 
 ofa::v1::CarbonReport BuildCarbonReport(
     const ofa::v1::Job& job, const std::map<std::string, EnergyLedger::PhaseTotals>& ledger,
-    const CarbonIntensity& intensity) {
+    const CarbonIntensity& intensity, const std::vector<ofa::v1::Subnet>& subnets) {
   ofa::v1::CarbonReport report;
   report.set_job_id(job.id());
   const ofa::v1::CarbonSettings& settings = job.spec().carbon();
@@ -99,7 +120,7 @@ ofa::v1::CarbonReport BuildCarbonReport(
   *report.mutable_total() = EnergyLedger::Sum(ledger);
   report.set_carbon_aware_saved_grams(saved);
   report.set_intensity_source_description(intensity.Describe(settings));
-  AddCounterfactual(job, report);
+  AddCounterfactual(job, subnets, report);
   return report;
 }
 

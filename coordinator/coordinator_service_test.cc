@@ -184,7 +184,7 @@ TEST_F(CoordinatorServiceTest, PhasesRunAsGangsUntilTheJobSucceeds) {
   int phases = 0;
   for (; phases < 10; ++phases) {
     ofa::v1::HeartbeatResponse ra = Beat(a), rb = Beat(b);
-    if (ra.assignments_size() == 0) break;
+    if (ra.assignments_size() + rb.assignments_size() < 2) break;  // The specialise phase.
     ASSERT_EQ(ra.assignments_size() + rb.assignments_size(), 2);
     const ofa::v1::TaskAssignment& t0 = ra.assignments(0);
     EXPECT_EQ(t0.world_size(), 2);
@@ -197,9 +197,112 @@ TEST_F(CoordinatorServiceTest, PhasesRunAsGangsUntilTheJobSucceeds) {
     Tick();
   }
   job = Get(job.id());
+  EXPECT_EQ(phases, job.phases_size() - 1);  // Every training phase ran as a gang of two.
+  EXPECT_EQ(job.current_phase(), "specialize");
+}
+
+// A specialise result as a worker reports it: one sub-network per target, paths relative to
+// the job's directory.
+ofa::v1::Subnet ExportedSubnet(const std::string& target, int64_t macs) {
+  ofa::v1::Subnet s;
+  s.set_target(target);
+  s.mutable_cost()->set_macs(macs);
+  s.set_measured_top1(0.8);
+  s.set_weights_path("export/" + target + "/weights.pt");
+  s.set_weights_sha256(std::string(64, 'a'));
+  return s;
+}
+
+TEST_F(CoordinatorServiceTest, TheSpecialisePhaseRunsOnOneDeviceAndServesItsSubnetworks) {
+  ofa::v1::JobSpec spec = Spec(2);
+  spec.mutable_targets(0)->set_max_macs(2000000);
+  ofa::v1::DeploymentTarget* second = spec.add_targets();
+  second->set_name("server");
+  second->set_max_macs(6000000);
+  ofa::v1::Job job;
+  ASSERT_TRUE(Submit(kAlice, spec, &job).ok());
+  ofa::v1::ListSubnetsRequest list;
+  list.set_job_id(job.id());
+  ofa::v1::ListSubnetsResponse subnets;
+  grpc::Status early = users_->ListSubnets(As(kAlice).get(), list, &subnets);
+  EXPECT_EQ(early.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(early.error_message(), HasSubstr("has not finished"));
+
+  Tick(absl::Seconds(6));
+  const std::string a = Register("node-a"), b = Register("node-b");
+  Tick();
+  ofa::v1::TaskAssignment specialise;
+  std::string specialise_worker;
+  for (int i = 0; i < 10 && specialise.task_id().empty(); ++i) {
+    std::vector<std::pair<std::string, ofa::v1::TaskAssignment>> tasks;
+    for (const std::string& w : {a, b}) {
+      const ofa::v1::HeartbeatResponse beat = Beat(w);
+      for (const auto& t : beat.assignments()) tasks.emplace_back(w, t);
+    }
+    ASSERT_FALSE(tasks.empty());
+    if (tasks[0].second.phase().kind() == ofa::v1::PHASE_KIND_SPECIALIZE) {
+      ASSERT_EQ(tasks.size(), 1u) << "the specialise phase takes one device";
+      EXPECT_EQ(tasks[0].second.world_size(), 1);
+      specialise = tasks[0].second;
+      specialise_worker = tasks[0].first;
+      break;
+    }
+    for (const auto& [w, t] : tasks) Report(w, t.task_id(), ofa::v1::TASK_STATE_SUCCEEDED);
+    Tick();
+  }
+  ASSERT_FALSE(specialise.task_id().empty());
+  // A result without the sub-networks is a failed attempt; the phase is retried.
+  ofa::v1::ReportTaskResultRequest result;
+  result.set_worker_id(specialise_worker);
+  result.set_task_id(specialise.task_id());
+  result.set_state(ofa::v1::TASK_STATE_SUCCEEDED);
+  ofa::v1::ReportTaskResultResponse response;
+  ASSERT_TRUE(fleet_->ReportTaskResult(As(kWorker).get(), result, &response).ok());
+  Tick();
+  EXPECT_THAT(Get(job.id()).phases().rbegin()->error(), HasSubstr("without its sub-networks"));
+  Tick(absl::Seconds(4));  // The retry back-off, within the workers' lease.
+  ofa::v1::TaskAssignment retry;
+  std::string retry_worker;
+  for (const std::string& w : {a, b}) {
+    const ofa::v1::HeartbeatResponse beat = Beat(w);
+    for (const auto& t : beat.assignments()) {
+      retry = t;
+      retry_worker = w;
+    }
+  }
+  ASSERT_EQ(retry.scope().attempt(), 2);
+  result.set_task_id(retry.task_id());
+  result.set_worker_id(retry_worker);
+  *result.add_subnets() = ExportedSubnet("edge", 1500000);
+  *result.add_subnets() = ExportedSubnet("server", 5000000);
+  ASSERT_TRUE(fleet_->ReportTaskResult(As(kWorker).get(), result, &response).ok());
+  Tick();
+  job = Get(job.id());
   EXPECT_EQ(job.state(), ofa::v1::JOB_STATE_SUCCEEDED) << job.DebugString();
-  EXPECT_EQ(phases, job.phases_size() - 1);  // Every training phase; specialise is skipped.
-  EXPECT_THAT(job.phases().rbegin()->note(), HasSubstr("not implemented yet"));
+  EXPECT_THAT(job.phases().rbegin()->note(), HasSubstr("2 sub-network(s) exported"));
+
+  // Served, with paths under the storage root, and kept across a restart.
+  Stop();
+  Start();
+  ASSERT_TRUE(users_->ListSubnets(As(kAlice).get(), list, &subnets).ok());
+  ASSERT_EQ(subnets.subnets_size(), 2);
+  EXPECT_EQ(subnets.subnets(0).target(), "edge");
+  EXPECT_EQ(subnets.subnets(0).job_id(), job.id());
+  EXPECT_EQ(subnets.subnets(1).weights_path(),
+            absl::StrCat("jobs/", job.id(), "/export/server/weights.pt"));
+  ofa::v1::GetSubnetRequest get;
+  get.set_job_id(job.id());
+  get.set_target("server");
+  ofa::v1::Subnet one;
+  ASSERT_TRUE(users_->GetSubnet(As(kAlice).get(), get, &one).ok());
+  EXPECT_EQ(one.cost().macs(), 5000000);
+  get.set_target("phone");
+  grpc::Status missing = users_->GetSubnet(As(kAlice).get(), get, &one);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(missing.error_message(), HasSubstr("its targets: edge, server"));
+  // Another tenant sees nothing.
+  EXPECT_EQ(users_->ListSubnets(As(kBob).get(), list, &subnets).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(CoordinatorServiceTest, AFailedRankStopsItsPeersAndThePhaseIsRetriedThenFails) {

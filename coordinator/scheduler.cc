@@ -29,14 +29,10 @@ void AddStateEvent(std::vector<JobEvent>& events, ofa::v1::JobState state,
   e.mutable_state_changed()->set_reason(reason);
 }
 
-// Ends the job successfully if no phase is left; phases the service cannot run yet (the
-// specialise phase, issue #8) are marked done with a note saying so.
+// Ends the job successfully if no phase is left.
 void FinishIfNoPhaseLeft(Job& job, std::vector<JobEvent>& events, absl::Time now) {
-  for (PhaseStatus& phase : *job.mutable_phases()) {
-    if (phase.state() == ofa::v1::PHASE_STATE_DONE) continue;
-    if (phase.spec().kind() != ofa::v1::PHASE_KIND_SPECIALIZE) return;
-    phase.set_state(ofa::v1::PHASE_STATE_DONE);
-    phase.set_note("not run: the specialise phase is not implemented yet (issue #8)");
+  for (const PhaseStatus& phase : job.phases()) {
+    if (phase.state() != ofa::v1::PHASE_STATE_DONE) return;
   }
   job.set_state(ofa::v1::JOB_STATE_SUCCEEDED);
   job.clear_current_phase();
@@ -63,6 +59,9 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Recover(JobStore* store,
   absl::StatusOr<std::unique_ptr<PlacementStore>> placement = PlacementStore::Open(store->db());
   if (!placement.ok()) return placement.status();
   scheduler->placement_ = *std::move(placement);
+  absl::StatusOr<std::unique_ptr<SubnetStore>> subnets = SubnetStore::Open(store->db());
+  if (!subnets.ok()) return subnets.status();
+  scheduler->subnets_ = *std::move(subnets);
   absl::StatusOr<std::vector<std::tuple<std::string, std::string, int>>> carrying_on =
       scheduler->RestorePlacement(now);
   if (!carrying_on.ok()) return carrying_on.status();
@@ -404,6 +403,11 @@ void Scheduler::BookUsage(const Task& task, const ofa::v1::TaskUsage& usage, abs
   if (!s.ok()) absl::FPrintF(stderr, "ofa-coordinator: ledger: %s\n", s.message());
 }
 
+absl::StatusOr<std::vector<ofa::v1::Subnet>> Scheduler::SubnetsOf(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return subnets_->List(job_id);
+}
+
 absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> Scheduler::CarbonOf(
     const std::string& job_id) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -446,6 +450,33 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
   }
   absl::StatusOr<Job> before = store_->Get(job_id);
   if (!before.ok()) return SaveAttempt(job_id);
+  const bool specialize =
+      before->phases(attempt.phase_index).spec().kind() == ofa::v1::PHASE_KIND_SPECIALIZE;
+  if (specialize && attempt.failure.empty()) {
+    // The sub-networks are what the phase is for: keep them, or retry it.
+    if (leader.subnets_size() != before->spec().targets_size()) {
+      attempt.failure = absl::StrFormat(
+          "the specialise phase ended without its sub-networks (%d reported for %d targets)",
+          leader.subnets_size(), before->spec().targets_size());
+    } else {
+      std::vector<ofa::v1::Subnet> subnets(leader.subnets().begin(), leader.subnets().end());
+      const std::string root = tasks_[attempt.task_ids[0]].assignment.checkpoint_dir();
+      for (ofa::v1::Subnet& subnet : subnets) {
+        subnet.set_job_id(job_id);
+        // Relative to the job's directory as the trainer wrote them; the API gives them
+        // relative to the storage root.
+        for (std::string* path : {subnet.mutable_weights_path(), subnet.mutable_arch_json_path(),
+                                  subnet.mutable_onnx_path()}) {
+          if (!path->empty()) *path = absl::StrCat(root, "/", *path);
+        }
+        SetTimestamp(subnet.mutable_create_time(), now);
+      }
+      if (absl::Status s = subnets_->Put(job_id, subnets); !s.ok()) {
+        absl::FPrintF(stderr, "ofa-coordinator: %s\n", s.message());
+        return SaveAttempt(job_id);
+      }
+    }
+  }
   const AttemptOutcome outcome = attempt.failure.empty()       ? AttemptOutcome::kSucceeded
                                  : IsTerminal(before->state()) ? AttemptOutcome::kCancelled
                                                                : AttemptOutcome::kFailed;
@@ -471,6 +502,10 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
           phase.clear_error();
           phase.set_largest_top1(leader.largest_top1());
           phase.set_smallest_top1(leader.smallest_top1());
+          if (specialize) {
+            phase.set_note(absl::StrCat(leader.subnets_size(),
+                                        " sub-network(s) exported; see ListSubnets"));
+          }
           if (leader.has_final_progress()) {
             *phase.mutable_progress() = leader.final_progress();
           }
@@ -531,7 +566,7 @@ absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
       break;
     }
   }
-  if (index < 0 || job.phases(index).spec().kind() == ofa::v1::PHASE_KIND_SPECIALIZE) {
+  if (index < 0) {
     return Update(job.id(), now,
                   [&](Job& j, std::vector<JobEvent>& events) {
                     FinishIfNoPhaseLeft(j, events, now);
@@ -572,8 +607,10 @@ absl::Status Scheduler::PlaceJob(const Job& job, absl::Time now) {
   }
 
   const ofa::v1::ResourceSpec& r = job.spec().resources();
-  const int workers = std::max(1, r.workers());
-  const int per_worker = std::max(1, r.devices_per_worker());
+  // The specialise phase evaluates sub-networks one at a time: one device.
+  const bool specialize = phase.spec().kind() == ofa::v1::PHASE_KIND_SPECIALIZE;
+  const int workers = specialize ? 1 : std::max(1, r.workers());
+  const int per_worker = specialize ? 1 : std::max(1, r.devices_per_worker());
   const ofa::v1::DeviceKind kind = r.device_kind() == ofa::v1::DEVICE_KIND_UNSPECIFIED
                                        ? ofa::v1::DEVICE_KIND_CPU
                                        : r.device_kind();
@@ -689,7 +726,9 @@ absl::StatusOr<Scheduler::Snapshot> Scheduler::TakeSnapshot(absl::Time now) {
     absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> phases =
         ledger_->PhasesOf(p.job_id);
     if (!job.ok() || !phases.ok()) continue;
-    snapshot.recent_reports.push_back(BuildCarbonReport(*job, *phases, *intensity_));
+    absl::StatusOr<std::vector<ofa::v1::Subnet>> subnets = subnets_->List(job->id());
+    if (!subnets.ok()) return subnets.status();
+    snapshot.recent_reports.push_back(BuildCarbonReport(*job, *phases, *intensity_, *subnets));
   }
   absl::StatusOr<ofa::v1::CarbonTotals> all_time = ledger_->AllTime();
   if (!all_time.ok()) return all_time.status();

@@ -20,6 +20,7 @@
 #include "coordinator/job_store.h"
 #include "coordinator/placement_store.h"
 #include "coordinator/rendezvous_table.h"
+#include "coordinator/subnet_store.h"
 #include "ofa/v1/job.pb.h"
 #include "ofa/v1/worker_service.pb.h"
 
@@ -118,6 +119,8 @@ class Scheduler {
   absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> CarbonOf(
       const std::string& job_id);
   const CarbonIntensity& intensity() const { return *intensity_; }
+  // The sub-networks the job's specialise phase exported (empty until it has).
+  absl::StatusOr<std::vector<ofa::v1::Subnet>> SubnetsOf(const std::string& job_id);
   absl::StatusOr<Snapshot> TakeSnapshot(absl::Time now);
 
  private:
@@ -177,6 +180,7 @@ class Scheduler {
   const CarbonIntensity* intensity_ = nullptr;
   std::unique_ptr<EnergyLedger> ledger_;
   std::unique_ptr<PlacementStore> placement_;
+  std::unique_ptr<SubnetStore> subnets_;
   std::map<std::string, std::vector<ofa::v1::DeviceEnergy>> energy_by_worker_;  // By id.
   int64_t workers_lost_ = 0;
   int64_t attempts_failed_ = 0;

@@ -1,8 +1,11 @@
 #include "coordinator/training_service.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "coordinator/carbon_report.h"
 #include "coordinator/grpc_status.h"
 #include "trainer/spec/job_spec_validation.h"
@@ -215,28 +218,66 @@ grpc::Status TrainingServiceImpl::GetCarbonReport(grpc::ServerContext* context,
   absl::StatusOr<std::map<std::string, EnergyLedger::PhaseTotals>> ledger =
       scheduler_.CarbonOf(job->id());
   if (!ledger.ok()) return ToGrpc(ledger.status());
-  *response = BuildCarbonReport(*job, *ledger, scheduler_.intensity());
+  absl::StatusOr<std::vector<ofa::v1::Subnet>> subnets = scheduler_.SubnetsOf(job->id());
+  if (!subnets.ok()) return ToGrpc(subnets.status());
+  *response = BuildCarbonReport(*job, *ledger, scheduler_.intensity(), *subnets);
   return grpc::Status::OK;
 }
 
+namespace {
+
+// Why a job has no sub-networks to show yet, or OK.
+absl::Status SubnetsReady(const Job& job, const std::vector<ofa::v1::Subnet>& subnets) {
+  if (!subnets.empty()) return absl::OkStatus();
+  if (job.spec().targets().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", job.id(), " has no deployment targets, so no specialise phase; its largest and "
+        "smallest sub-networks are exported under jobs/", job.id(), "/export/"));
+  }
+  const ofa::v1::PhaseStatus& last = job.phases(job.phases_size() - 1);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the specialise phase of job ", job.id(), " has not finished (",
+      ofa::v1::PhaseState_Name(last.state()), ", job ", ofa::v1::JobState_Name(job.state()),
+      ")"));
+}
+
+}  // namespace
+
 grpc::Status TrainingServiceImpl::ListSubnets(grpc::ServerContext* context,
                                               const ofa::v1::ListSubnetsRequest* request,
-                                              ofa::v1::ListSubnetsResponse*) {
+                                              ofa::v1::ListSubnetsResponse* response) {
   absl::StatusOr<Job> job = VisibleJob(*context, request->job_id());
   if (!job.ok()) return ToGrpc(job.status());
-  return ToGrpc(absl::UnimplementedError(
-      "sub-networks per deployment target come with the specialise phase (issue #8); the "
-      "largest and smallest sub-networks are exported under the job's storage directory "
-      "(jobs/<job id>/export/)"));
+  absl::StatusOr<std::vector<ofa::v1::Subnet>> subnets = scheduler_.SubnetsOf(job->id());
+  if (!subnets.ok()) return ToGrpc(subnets.status());
+  if (absl::Status ready = SubnetsReady(*job, *subnets); !ready.ok()) return ToGrpc(ready);
+  for (ofa::v1::Subnet& s : *subnets) *response->add_subnets() = std::move(s);
+  return grpc::Status::OK;
 }
 
 grpc::Status TrainingServiceImpl::GetSubnet(grpc::ServerContext* context,
                                             const ofa::v1::GetSubnetRequest* request,
-                                            ofa::v1::Subnet*) {
+                                            ofa::v1::Subnet* response) {
   absl::StatusOr<Job> job = VisibleJob(*context, request->job_id());
   if (!job.ok()) return ToGrpc(job.status());
-  return ToGrpc(absl::UnimplementedError(
-      "sub-networks per deployment target come with the specialise phase (issue #8)"));
+  std::vector<std::string> names;
+  for (const ofa::v1::DeploymentTarget& t : job->spec().targets()) names.push_back(t.name());
+  if (std::find(names.begin(), names.end(), request->target()) == names.end()) {
+    return ToGrpc(absl::NotFoundError(absl::StrCat(
+        "target: job ", job->id(), " has no deployment target \"", request->target(), "\"",
+        names.empty() ? "" : absl::StrCat("; its targets: ", absl::StrJoin(names, ", ")))));
+  }
+  absl::StatusOr<std::vector<ofa::v1::Subnet>> subnets = scheduler_.SubnetsOf(job->id());
+  if (!subnets.ok()) return ToGrpc(subnets.status());
+  if (absl::Status ready = SubnetsReady(*job, *subnets); !ready.ok()) return ToGrpc(ready);
+  for (ofa::v1::Subnet& s : *subnets) {
+    if (s.target() == request->target()) {
+      *response = std::move(s);
+      return grpc::Status::OK;
+    }
+  }
+  return ToGrpc(absl::NotFoundError(absl::StrCat("job ", job->id(), " exported no sub-network for target \"",
+                                                 request->target(), "\"")));
 }
 
 }  // namespace ofa::coordinator

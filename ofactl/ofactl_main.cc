@@ -2,7 +2,8 @@
 //
 //   ofactl submit job.yaml [--watch] [--request_id=ID] [--dry_run]
 //   ofactl list [--state=running] [--owner=NAME]
-//   ofactl get|watch|cancel|report|subnets JOB_ID
+//   ofactl get|watch|cancel|report JOB_ID
+//   ofactl subnets JOB_ID [--target=NAME]
 //
 // Global flags: --coordinator=HOST:PORT, --token_file (or $OFA_TOKEN), --tls_ca, --output=json.
 // Exit codes: 0 done; 1 the watched job failed or was cancelled; 2 bad input or an RPC error.
@@ -24,6 +25,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "ofa/v1/training_service.grpc.pb.h"
@@ -42,6 +44,7 @@ ABSL_FLAG(std::string, owner, "", "list: only this owner's jobs (admins).");
 ABSL_FLAG(int, page_size, 50, "list: jobs per page.");
 ABSL_FLAG(std::string, reason, "", "cancel: why, recorded with the job.");
 ABSL_FLAG(bool, progress, true, "watch: show progress events (false = state changes only).");
+ABSL_FLAG(std::string, target, "", "subnets: only this deployment target's sub-network (GetSubnet).");
 
 namespace {
 
@@ -328,6 +331,25 @@ void PrintCarbonReport(const ofa::v1::CarbonReport& report) {
   }
 }
 
+// One row per deployment target: the chosen sub-network's cost, latency, accuracies and
+// where its weights are (relative to the service's storage root).
+void PrintSubnets(const ofa::v1::ListSubnetsResponse& response) {
+  absl::PrintF("%-16s %9s %9s %10s %-22s %9s %9s  %s\n", "target", "MACs", "params", "latency",
+               "latency model", "predicted", "measured", "weights (sha256)");
+  for (const ofa::v1::Subnet& s : response.subnets()) {
+    absl::PrintF("%-16s %8.2fM %8.3fM %8.3gms %-22s %8.2f%% %8.2f%%  %s (%s)\n", s.target(),
+                 s.cost().macs() / 1e6, s.cost().params() / 1e6, s.latency_ms(),
+                 s.latency_model(), 100 * s.predicted_top1(), 100 * s.measured_top1(),
+                 s.weights_path(), s.weights_sha256().substr(0, 12));
+  }
+  for (const ofa::v1::Subnet& s : response.subnets()) {
+    const ofa::v1::SubnetArch& a = s.arch();
+    absl::PrintF("%s: kernels [%s] expand [%s] depths [%s] resolution %d\n", s.target(),
+                 absl::StrJoin(a.kernel_sizes(), ","), absl::StrJoin(a.expand_ratios(), ","),
+                 absl::StrJoin(a.depths(), ","), a.resolution());
+  }
+}
+
 absl::Status Run(const std::vector<char*>& args, int* exit_code) {
   if (args.size() < 2) {
     return absl::InvalidArgumentError(
@@ -382,13 +404,24 @@ absl::Status Run(const std::vector<char*>& args, int* exit_code) {
     return absl::OkStatus();
   }
   if (command == "subnets") {
-    ofa::v1::ListSubnetsRequest request;
-    request.set_job_id(arg);
     ofa::v1::ListSubnetsResponse response;
-    if (grpc::Status s = client.stub().ListSubnets(context.get(), request, &response); !s.ok()) {
-      return FromGrpc(s);
+    grpc::Status s;
+    if (const std::string target = absl::GetFlag(FLAGS_target); !target.empty()) {
+      ofa::v1::GetSubnetRequest request;
+      request.set_job_id(arg);
+      request.set_target(target);
+      s = client.stub().GetSubnet(context.get(), request, response.add_subnets());
+    } else {
+      ofa::v1::ListSubnetsRequest request;
+      request.set_job_id(arg);
+      s = client.stub().ListSubnets(context.get(), request, &response);
     }
-    PrintJson(response);
+    if (!s.ok()) return FromGrpc(s);
+    if (Json()) {
+      PrintJson(response);
+      return absl::OkStatus();
+    }
+    PrintSubnets(response);
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(absl::StrCat(

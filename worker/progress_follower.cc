@@ -1,5 +1,7 @@
 #include "worker/progress_follower.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <fstream>
 
@@ -49,6 +51,16 @@ void ProgressFollower::Parse(const std::string& line) {
   } else if (kind == "phase_evaluated") {
     largest_top1_ = event.value("largest_top1", 0.0);
     smallest_top1_ = event.value("smallest_top1", 0.0);
+  } else if (kind == "subnet_exported" && event.contains("subnet")) {
+    ofa::v1::Subnet subnet;
+    if (!google::protobuf::util::JsonStringToMessage(event["subnet"].dump(), &subnet).ok()) return;
+    for (ofa::v1::Subnet& known : subnets_) {
+      if (known.target() == subnet.target()) {
+        known = std::move(subnet);
+        return;
+      }
+    }
+    subnets_.push_back(std::move(subnet));
   }
 }
 

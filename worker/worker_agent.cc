@@ -226,6 +226,7 @@ void WorkerAgent::Supervise(absl::Time now) {
     result.set_checkpoint_id(task.progress->latest_checkpoint());
     result.set_largest_top1(std::clamp(task.progress->largest_top1(), 0.0, 1.0));
     result.set_smallest_top1(std::clamp(task.progress->smallest_top1(), 0.0, 1.0));
+    for (const ofa::v1::Subnet& subnet : task.progress->subnets()) *result.add_subnets() = subnet;
     Log(absl::StrFormat("%s ended: %s (exit code %d)", it->first,
                         ofa::v1::TaskState_Name(result.state()), exit->exit_code));
     unreported_.push_back(std::move(result));

@@ -2,7 +2,7 @@
 # The main job, end to end, through the service on this machine: an ofa-coordinator and two
 # ofa-worker agents (one CPU slot each) on loopback, the Fashion-MNIST job (Debian's
 # dataset-fashion-mnist, small OFA supernet) submitted with ofactl and watched live, then the
-# job's phases, its device-hours and the exported sub-networks.
+# job's phases, its carbon report and the sub-network chosen for each deployment target.
 #
 # State, checkpoints and logs go under ofa-demo/ (override with OFA_DEMO_DIR). Running the
 # script again starts a fresh service on the same state: a job interrupted by Ctrl-C resumes
@@ -53,7 +53,5 @@ fi
 echo
 ctl report "$job"
 echo
-echo "exported sub-networks:"
-for d in "$demo/storage/jobs/$job/export"/*/; do
-  [ -d "$d" ] && echo "  $(basename "$d"): $d ($(du -sh "$d" | cut -f1))"
-done
+echo "sub-networks chosen per deployment target (paths under $demo/storage):"
+ctl subnets "$job" || true

@@ -89,6 +89,7 @@ resources: {workers: 1, devices_per_worker: 1}
 carbon: {region: DE, pue: 1.2}
 targets:
   - {name: edge, max_macs: 300000}
+specialize: {predictor_samples: 16, population: 12, iterations: 5, bn_calibration_batches: 1}
 schedule:
   overrides:
     - {phase: full, epochs: 4}
@@ -165,6 +166,26 @@ done
 estimated=$(jq -r '.total.estimatedEnergyJoules // 0' <<<"$report")
 energy=$(jq -r '.total.energyJoules // 0' <<<"$report")
 echo "     metered energy: $energy J, of which estimated by the power model: $estimated J"
+
+# --- The specialise phase's sub-network, through the API, on the shared storage.
+subnets=$("$ofactl_bin" --coordinator="127.0.0.1:$port" subnets "$job" --output=json)
+"$ofactl_bin" --coordinator="127.0.0.1:$port" subnets "$job" | sed 's/^/     /'
+macs=$(jq -r '.subnets[0].cost.macs // 0' <<<"$subnets")
+weights=$(jq -r '.subnets[0].weightsPath // ""' <<<"$subnets")
+sha=$(jq -r '.subnets[0].weightsSha256 // ""' <<<"$subnets")
+if [ "$(jq -r '.subnets | length' <<<"$subnets")" = 1 ] && [ "$macs" -gt 0 ] &&
+   [ "$macs" -le 300000 ] && [ -f "$tmp/storage/$weights" ] &&
+   [ "$(sha256sum "$tmp/storage/$weights" | cut -d' ' -f1)" = "$sha" ]; then
+  ok "the edge sub-network ($macs MACs) is listed with the SHA-256 of its weights on storage"
+else
+  fail "subnets: $subnets"
+fi
+if grep -q '"target":"edge"' <<<"$(jq -c '.fromScratch[0]' <<<"$report")" &&
+   jq -r .counterfactualNote <<<"$report" | grep -q "the specialise phase chose"; then
+  ok "the counterfactual is costed on the chosen sub-network"
+else
+  fail "counterfactual: $(jq -c '{fromScratch, counterfactualNote}' <<<"$report")"
+fi
 
 if [ $failures -gt 0 ]; then
   echo "--- coordinator log"; tail -20 "$tmp/coordinator.log"
