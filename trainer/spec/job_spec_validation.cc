@@ -314,6 +314,16 @@ void CheckCarbon(Problems& problems, const ofa::v1::CarbonSettings& c) {
              kMaxDeadlineSlackSeconds);
 }
 
+// `name` at `field` must be an identifier and unique among `seen` (which it joins).
+void CheckUniqueName(Problems& problems, const std::string& field, const std::string& name,
+                     const std::string& what, std::set<std::string>& seen) {
+  if (!IsIdentifier(name, "_-", kMaxIdentifierLength)) {
+    problems.Add(field, absl::StrCat("must match [a-z0-9_-]{1,63}, got ", Quoted(name)));
+  } else if (!seen.insert(name).second) {
+    problems.Add(field, absl::StrCat("duplicate ", what, " ", Quoted(name)));
+  }
+}
+
 void CheckTargets(Problems& problems, const ofa::v1::JobSpec& spec) {
   if (spec.targets_size() > kMaxTargets) {
     problems.Add("targets", absl::StrCat("at most ", kMaxTargets, " targets, got ",
@@ -324,12 +334,7 @@ void CheckTargets(Problems& problems, const ofa::v1::JobSpec& spec) {
   for (int i = 0; i < spec.targets_size(); ++i) {
     const ofa::v1::DeploymentTarget& t = spec.targets(i);
     const std::string field = absl::StrCat("targets[", i, "]");
-    if (!IsIdentifier(t.name(), "_-", kMaxIdentifierLength)) {
-      problems.Add(field + ".name", absl::StrCat("must match [a-z0-9_-]{1,63}, got ",
-                                                 Quoted(t.name())));
-    } else if (!names.insert(t.name()).second) {
-      problems.Add(field + ".name", absl::StrCat("duplicate target name ", Quoted(t.name())));
-    }
+    CheckUniqueName(problems, field + ".name", t.name(), "target name", names);
     CheckRange(problems, field + ".max_macs", t.max_macs(), 0, 1e15);
     CheckRange(problems, field + ".max_params", t.max_params(), 0, 1e12);
     CheckRange(problems, field + ".max_latency_ms", t.max_latency_ms(), 0, 1e7);
@@ -359,12 +364,7 @@ void CheckTargets(Problems& problems, const ofa::v1::JobSpec& spec) {
   for (int i = 0; i < spec.latency_tables_size(); ++i) {
     const ofa::v1::LatencyTable& l = spec.latency_tables(i);
     const std::string field = absl::StrCat("latency_tables[", i, "]");
-    if (!IsIdentifier(l.name(), "_-", kMaxIdentifierLength)) {
-      problems.Add(field + ".name", absl::StrCat("must match [a-z0-9_-]{1,63}, got ",
-                                                 Quoted(l.name())));
-    } else if (!tables.insert(l.name()).second) {
-      problems.Add(field + ".name", absl::StrCat("duplicate latency table ", Quoted(l.name())));
-    }
+    CheckUniqueName(problems, field + ".name", l.name(), "latency table", tables);
     CheckRange(problems, field + ".batch_size", l.batch_size(), 0, 4096);
     if (l.layer_ms_size() > 100000) problems.Add(field + ".layer_ms", "more than 100000 layers");
     for (const auto& [key, ms] : l.layer_ms()) {

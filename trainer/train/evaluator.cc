@@ -28,13 +28,22 @@ void RecalibrateBatchNorm(OfaSupernet& model, const SubnetChoice& choice,
   model->EndBatchNormRecalibration();
 }
 
+BatchNormStatisticsGuard::BatchNormStatisticsGuard(OfaSupernet& model)
+    : model_(model), was_training_(model->is_training()) {
+  for (const torch::Tensor& b : model_->buffers()) saved_.push_back(b.clone());
+}
+
+BatchNormStatisticsGuard::~BatchNormStatisticsGuard() {
+  torch::NoGradGuard no_grad;
+  auto buffers = model_->buffers();
+  for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved_[i]);
+  model_->train(was_training_);
+}
+
 EvalResult EvaluateSubnet(OfaSupernet& model, const SubnetChoice& choice,
                           const ImageDataset& train, const ImageDataset& test,
                           int calibration_batches, int64_t batch_size, uint64_t seed) {
-  const bool was_training = model->is_training();
-  std::vector<torch::Tensor> saved;
-  for (const torch::Tensor& b : model->buffers()) saved.push_back(b.clone());
-
+  BatchNormStatisticsGuard restore(model);
   RecalibrateBatchNorm(model, choice, train, calibration_batches, batch_size, seed);
   model->eval();
   EvalResult result;
@@ -56,10 +65,6 @@ EvalResult EvaluateSubnet(OfaSupernet& model, const SubnetChoice& choice,
     result.top1 = result.images > 0 ? static_cast<double>(correct) / result.images : 0;
     result.loss = result.images > 0 ? loss_sum / result.images : 0;
   }
-  torch::NoGradGuard no_grad;
-  auto buffers = model->buffers();
-  for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
-  model->train(was_training);
   return result;
 }
 

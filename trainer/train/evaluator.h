@@ -2,6 +2,7 @@
 #define OFA_TRAINER_TRAIN_EVALUATOR_H_
 
 #include <cstdint>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -19,10 +20,26 @@ struct EvalResult {
 // `x` resized (bilinear) to `resolution` if it is not already.
 torch::Tensor AtResolution(const torch::Tensor& x, int resolution);
 
+// Keeps a copy of the supernet's buffers (BN statistics) and training mode, and puts both
+// back when it goes out of scope: for work that recalibrates BN for one sub-network.
+class BatchNormStatisticsGuard {
+ public:
+  explicit BatchNormStatisticsGuard(OfaSupernet& model);
+  ~BatchNormStatisticsGuard();
+  BatchNormStatisticsGuard(const BatchNormStatisticsGuard&) = delete;
+  BatchNormStatisticsGuard& operator=(const BatchNormStatisticsGuard&) = delete;
+
+ private:
+  OfaSupernet model_;
+  bool was_training_;
+  std::vector<torch::Tensor> saved_;
+};
+
 // Evaluates one sub-network as the OFA paper does: its BN statistics are first recalibrated
 // on `calibration_batches` training batches (sub-networks share BN layers, so the supernet's
 // running statistics do not fit any one of them), then top-1 and loss are measured on `test`.
-// All BN statistics of the supernet are restored afterwards, and its training mode too.
+// All BN statistics of the supernet are restored afterwards, and its training mode too
+// (BatchNormStatisticsGuard).
 EvalResult EvaluateSubnet(OfaSupernet& model, const SubnetChoice& choice,
                           const ImageDataset& train, const ImageDataset& test,
                           int calibration_batches, int64_t batch_size, uint64_t seed);

@@ -55,6 +55,27 @@ nlohmann::json ChoiceJson(const SubnetChoice& c) {
           {"resolution", c.resolution}};
 }
 
+// One line of predictor_samples.jsonl.
+std::string SampleLine(size_t index, const AccuracySample& sample) {
+  return nlohmann::json{{"index", index}, {"arch", ChoiceJson(sample.choice)}, {"top1", sample.top1}}
+             .dump() +
+         "\n";
+}
+
+absl::Status WriteFileAtomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", tmp.string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::vector<AccuracySample> LoadPredictorSamples(const std::string& path,
@@ -76,15 +97,10 @@ std::vector<AccuracySample> LoadPredictorSamples(const std::string& path,
     samples.push_back({expected, j["top1"].get<double>()});
   }
   if (stale) {
-    std::ofstream out(path + ".tmp", std::ios::trunc);
-    for (size_t i = 0; i < samples.size(); ++i) {
-      out << nlohmann::json{{"index", i}, {"arch", ChoiceJson(samples[i].choice)},
-                            {"top1", samples[i].top1}}
-                 .dump()
-          << "\n";
-    }
-    out.close();
-    fs::rename(path + ".tmp", path);
+    std::string kept;
+    for (size_t i = 0; i < samples.size(); ++i) kept += SampleLine(i, samples[i]);
+    // Failing to trim only costs a re-measurement; the appends that follow still add up.
+    (void)WriteFileAtomically(path, kept);
   }
   return samples;
 }
@@ -108,20 +124,6 @@ EvolutionOptions SpecializeSearchOptions(const ofa::v1::JobSpec& spec, int targe
 }
 
 namespace {
-
-absl::Status WriteFileAtomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", tmp.string(), ": ", ec.message()));
-  return absl::OkStatus();
-}
 
 // A target exported by an earlier run of this phase, if its files are intact.
 std::optional<ofa::v1::Subnet> ExportedBefore(const fs::path& output_dir, const fs::path& dir) {
@@ -200,8 +202,7 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
                                          options.batch_size, eval_seed)
                               .top1;
       samples.push_back({choice, top1});
-      out << nlohmann::json{{"index", index}, {"arch", ChoiceJson(choice)}, {"top1", top1}}.dump()
-          << "\n";
+      out << SampleLine(index, samples.back());
       out.flush();
       const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
       const double done = static_cast<double>(samples.size() - resumed);
@@ -255,17 +256,12 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
                                            options.batch_size, eval_seed)
                                 .top1;
 
-    // Export with BN recalibrated exactly as measured, then give the supernet its own
-    // statistics back.
-    std::vector<torch::Tensor> saved;
-    for (const torch::Tensor& b : model->buffers()) saved.push_back(b.clone());
-    RecalibrateBatchNorm(model, choice, data.train, calibration, options.batch_size, eval_seed);
-    absl::StatusOr<StandaloneSubnet> exported = ExportSubnet(model, choice);
-    {
-      torch::NoGradGuard no_grad;
-      auto buffers = model->buffers();
-      for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
-    }
+    // Export with BN recalibrated exactly as measured; the supernet keeps its own statistics.
+    absl::StatusOr<StandaloneSubnet> exported = [&] {
+      BatchNormStatisticsGuard restore(model);
+      RecalibrateBatchNorm(model, choice, data.train, calibration, options.batch_size, eval_seed);
+      return ExportSubnet(model, choice);
+    }();
     if (!exported.ok()) return exported.status();
     RecordInputNormalization(*exported, data.train.mean, data.train.std);
     if (absl::Status saved_ok = SaveStandaloneSubnet(*exported, dir.string()); !saved_ok.ok()) {
