@@ -343,6 +343,10 @@ void PrintSubnets(const ofa::v1::ListSubnetsResponse& response) {
                  s.weights_path(), s.weights_sha256().substr(0, 12));
   }
   for (const ofa::v1::Subnet& s : response.subnets()) {
+    if (s.onnx_path().empty()) continue;
+    absl::PrintF("%-16s onnx %s (%s)\n", s.target(), s.onnx_path(), s.onnx_sha256().substr(0, 12));
+  }
+  for (const ofa::v1::Subnet& s : response.subnets()) {
     const ofa::v1::SubnetArch& a = s.arch();
     absl::PrintF("%s: kernels [%s] expand [%s] depths [%s] resolution %d\n", s.target(),
                  absl::StrJoin(a.kernel_sizes(), ","), absl::StrJoin(a.expand_ratios(), ","),

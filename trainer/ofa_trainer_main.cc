@@ -35,11 +35,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "trainer/checkpoint/checkpoint_store.h"
 #include "trainer/common/grpc_channel.h"
 #include "trainer/dist/file_store.h"
 #include "trainer/dist/grpc_store.h"
 #include "trainer/dist/local_launcher.h"
+#include "trainer/nn/standalone_subnet.h"
 #include "trainer/nn/supernet_architecture.h"
+#include "trainer/onnx/onnx_export.h"
 #include "trainer/search/latency_profiler.h"
 #include "trainer/spec/job_spec_io.h"
 #include "trainer/spec/job_spec_validation.h"
@@ -86,6 +89,11 @@ ABSL_FLAG(std::string, profile_latency, "",
           "a LatencyTable (JSON) to this file, then exit; add it to the spec's latency_tables.");
 ABSL_FLAG(std::string, latency_table_name, "profiled", "Name of the table --profile_latency writes.");
 ABSL_FLAG(int, latency_batch_size, 1, "Batch size --profile_latency measures at.");
+ABSL_FLAG(std::string, export_onnx, "",
+          "Write the sub-network exported in --subnet_dir (architecture.json + weights.pt, as "
+          "a job's export/<target>/) as an ONNX model to this file, then exit.");
+ABSL_FLAG(std::string, subnet_dir, "", "The exported sub-network --export_onnx converts.");
+ABSL_FLAG(int, onnx_batch_size, 0, "--export_onnx's batch dimension: 0 = dynamic, N = fixed.");
 ABSL_FLAG(int, collective_timeout_s, 60,
           "A collective that does not complete in this many seconds fails the rank.");
 
@@ -216,7 +224,33 @@ absl::Status ProfileLatency(const ofa::v1::JobSpec& spec, const std::string& out
   return absl::OkStatus();
 }
 
+// --export_onnx: an exported sub-network as an ONNX model (no job spec needed).
+absl::Status ExportOnnx(const std::string& out_path) {
+  const std::string dir = absl::GetFlag(FLAGS_subnet_dir);
+  if (dir.empty()) {
+    return absl::InvalidArgumentError(
+        "--export_onnx needs --subnet_dir, the directory of an exported sub-network (a job's "
+        "export/<target>/)");
+  }
+  absl::StatusOr<ofa::trainer::StandaloneSubnet> subnet = ofa::trainer::LoadStandaloneSubnet(dir);
+  if (!subnet.ok()) return subnet.status();
+  ofa::trainer::OnnxExportOptions options{.batch_size = absl::GetFlag(FLAGS_onnx_batch_size)};
+  if (!absl::GetFlag(FLAGS_job_id).empty()) {
+    options.metadata["job_id"] = absl::GetFlag(FLAGS_job_id);
+  }
+  if (absl::Status s = ofa::trainer::WriteOnnxModel(*subnet, options, out_path); !s.ok()) return s;
+  absl::StatusOr<std::string> sha = ofa::trainer::Sha256OfFile(out_path);
+  if (!sha.ok()) return sha.status();
+  absl::PrintF("wrote %s (ONNX opset %d, batch %s, checked), sha256 %s\n", out_path,
+               ofa::trainer::kOnnxOpset,
+               options.batch_size > 0 ? absl::StrCat(options.batch_size) : "dynamic", *sha);
+  return absl::OkStatus();
+}
+
 absl::Status Run() {
+  if (!absl::GetFlag(FLAGS_export_onnx).empty()) {
+    return ExportOnnx(absl::GetFlag(FLAGS_export_onnx));
+  }
   const std::string path = absl::GetFlag(FLAGS_job_spec);
   if (path.empty()) return absl::InvalidArgumentError("--job_spec is required");
   absl::StatusOr<ofa::v1::JobSpec> spec = ofa::trainer::ReadJobSpecFile(path);

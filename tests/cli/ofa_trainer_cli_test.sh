@@ -68,13 +68,23 @@ expect "tiny job runs every phase" 0 "specialize .*1 sub-network\(s\) exported" 
   --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/out" --threads=2 --calibration_batches=1 \
   --progress_file="$tmp/progress.jsonl"
 for f in export/largest/architecture.json export/smallest/weights.pt phases/full/final/manifest.json \
-  export/edge/weights.pt export/edge/subnet.json phases/specialize/predictor_samples.jsonl; do
+  export/edge/weights.pt export/edge/subnet.json export/edge/model.onnx \
+  phases/specialize/predictor_samples.jsonl; do
   [ -f "$tmp/out/$f" ] || { echo "FAIL missing $tmp/out/$f"; failures=$((failures + 1)); }
 done
 grep -q '"event":"progress"' "$tmp/progress.jsonl" ||
   { echo "FAIL no progress events in the JSON lines file"; failures=$((failures + 1)); }
 grep -q '"event":"subnet_exported"' "$tmp/progress.jsonl" ||
   { echo "FAIL no subnet_exported event in the JSON lines file"; failures=$((failures + 1)); }
+# Any exported sub-network (here the largest, exported by the evaluation) converts to ONNX.
+expect "ONNX export of a sub-network" 0 "wrote $tmp/largest.onnx \(ONNX opset 17, batch 4, checked\), sha256 [0-9a-f]{64}" -- \
+  --export_onnx="$tmp/largest.onnx" --subnet_dir="$tmp/out/export/largest" --onnx_batch_size=4
+expect "ONNX export needs a sub-network" 2 "needs --subnet_dir" -- --export_onnx="$tmp/x.onnx"
+expect "ONNX export of a missing sub-network" 2 "NOT_FOUND: cannot read $tmp/none/architecture.json" -- \
+  --export_onnx="$tmp/x.onnx" --subnet_dir="$tmp/none"
+expect "ONNX export of a bad batch size" 2 "batch_size: want 0 \(dynamic\) or a positive size" -- \
+  --export_onnx="$tmp/x.onnx" --subnet_dir="$tmp/out/export/largest" --onnx_batch_size=-3
+[ ! -e "$tmp/x.onnx" ] || { echo "FAIL a failed export left $tmp/x.onnx"; failures=$((failures + 1)); }
 expect "second run resumes to done" 0 "elastic_expand_2 .*already done" -- \
   --job_spec="$tmp/tiny.textproto" --output_dir="$tmp/out" --threads=2 --calibration_batches=1
 

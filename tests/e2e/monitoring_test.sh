@@ -8,6 +8,7 @@
 set -uo pipefail
 coordinator_bin="$1" worker_bin="$2" trainer_bin="$3" ofactl_bin="$4"
 monitoring="$(cd "$(dirname "$5")/.." && pwd)"  # $5 = monitoring/prometheus/ofa_rules.yml
+# $6 = tests/onnx/run_onnx_model.js (ONNX Runtime through Node.js)
 tmp="${TEST_TMPDIR:-$(mktemp -d)}/monitoring"
 rm -rf "$tmp" && mkdir -p "$tmp"
 failures=0
@@ -16,7 +17,7 @@ cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; pkill -9 -
 trap cleanup EXIT
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 ok() { echo "ok   $*"; }
-for tool in prometheus promtool curl jq; do
+for tool in prometheus promtool curl jq node; do
   command -v "$tool" >/dev/null || { echo "FAIL $tool is not installed (deploy/local/setup.sh installs it)"; exit 1; }
 done
 
@@ -179,6 +180,19 @@ if [ "$(jq -r '.subnets | length' <<<"$subnets")" = 1 ] && [ "$macs" -gt 0 ] &&
   ok "the edge sub-network ($macs MACs) is listed with the SHA-256 of its weights on storage"
 else
   fail "subnets: $subnets"
+fi
+# Its ONNX model: next to the job's phase checkpoints, checksummed, and ONNX Runtime runs it.
+onnx=$(jq -r '.subnets[0].onnxPath // ""' <<<"$subnets")
+onnx_sha=$(jq -r '.subnets[0].onnxSha256 // ""' <<<"$subnets")
+head -c $((4 * 28 * 28)) /dev/zero >"$tmp/zeros.f32"  # one 28x28 image of float32 zeros
+if [ "$(dirname "$(dirname "$(dirname "$onnx")")")" = "$(dirname "$(dirname "$(dirname "$weights")")")" ] &&
+   [ -d "$tmp/storage/$(dirname "$(dirname "$(dirname "$onnx")")")/phases" ] &&
+   [ "$(sha256sum "$tmp/storage/$onnx" 2>/dev/null | cut -d' ' -f1)" = "$onnx_sha" ] &&
+   node "$6" "$tmp/storage/$onnx" "$tmp/zeros.f32" 1,1,28,28 "$tmp/logits.f32" \
+     >"$tmp/ort.log" 2>&1 && grep -q '"dims":\[1,10\]' "$tmp/ort.log"; then
+  ok "its ONNX model ($onnx) matches its SHA-256 and runs in ONNX Runtime: 10 logits"
+else
+  fail "ONNX model \"$onnx\" ($onnx_sha): $(cat "$tmp/ort.log" 2>/dev/null)"
 fi
 if grep -q '"target":"edge"' <<<"$(jq -c '.fromScratch[0]' <<<"$report")" &&
    jq -r .counterfactualNote <<<"$report" | grep -q "the specialise phase chose"; then

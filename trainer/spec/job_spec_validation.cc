@@ -339,6 +339,7 @@ void CheckTargets(Problems& problems, const ofa::v1::JobSpec& spec) {
     CheckRange(problems, field + ".max_params", t.max_params(), 0, 1e12);
     CheckRange(problems, field + ".max_latency_ms", t.max_latency_ms(), 0, 1e7);
     CheckRange(problems, field + ".latency_batch_size", t.latency_batch_size(), 0, 4096);
+    CheckRange(problems, field + ".onnx_batch_size", t.onnx_batch_size(), 0, 4096);
     if (t.max_macs() <= 0 && t.max_params() <= 0 && !(t.max_latency_ms() > 0)) {
       problems.Add(field, "needs at least one budget: max_macs, max_params or max_latency_ms");
     }

@@ -133,6 +133,11 @@ TEST(ValidateJobSpecTest, SpecializeNeedsTargetsAndTargetsNeedBudgets) {
   spec = ValidSpec();
   *spec.add_targets() = spec.targets(0);
   EXPECT_THAT(ErrorOf(spec), HasSubstr("targets[1].name: duplicate target name \"phone\""));
+  spec = ValidSpec();
+  spec.mutable_targets(0)->set_onnx_batch_size(-2);
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("targets[0].onnx_batch_size"));
+  spec.mutable_targets(0)->set_onnx_batch_size(8);
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());
 }
 
 TEST(ValidateJobSpecTest, LatencyBudgetsNeedAMatchingTable) {

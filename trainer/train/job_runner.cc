@@ -163,7 +163,10 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
       const absl::Time start = absl::Now();
       absl::StatusOr<std::vector<ofa::v1::Subnet>> subnets = RunSpecializePhase(
           model, *data, spec,
-          {.output_dir = options.output_dir, .phase_name = phase.name(), .progress = &progress});
+          {.output_dir = options.output_dir,
+           .phase_name = phase.name(),
+           .job_id = job_id,
+           .progress = &progress});
       if (!subnets.ok()) return subnets.status();
       summary.seconds = absl::ToDoubleSeconds(absl::Now() - start);
       summary.subnets = *std::move(subnets);

@@ -14,6 +14,7 @@
 #include "trainer/inference/subnet_classifier.h"
 #include "trainer/nn/subnet_cost.h"
 #include "trainer/nn/subnet_export.h"
+#include "trainer/onnx/onnx_export.h"
 #include "trainer/search/accuracy_predictor.h"
 #include "trainer/search/evolution_search.h"
 #include "trainer/search/target_budget.h"
@@ -132,8 +133,13 @@ std::optional<ofa::v1::Subnet> ExportedBefore(const fs::path& output_dir, const 
   const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ofa::v1::Subnet subnet;
   if (!google::protobuf::util::JsonStringToMessage(json, &subnet).ok()) return std::nullopt;
-  absl::StatusOr<std::string> sha = Sha256OfFile((output_dir / subnet.weights_path()).string());
-  if (!sha.ok() || *sha != subnet.weights_sha256()) return std::nullopt;
+  for (const auto& [path, want] : {std::pair(subnet.weights_path(), subnet.weights_sha256()),
+                                    std::pair(subnet.onnx_path(), subnet.onnx_sha256())}) {
+    // An export from before ONNX models were written has no onnx_path: redo it.
+    if (path.empty()) return std::nullopt;
+    absl::StatusOr<std::string> sha = Sha256OfFile((output_dir / path).string());
+    if (!sha.ok() || *sha != want) return std::nullopt;
+  }
   return subnet;
 }
 
@@ -283,6 +289,23 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
     subnet.set_weights_path((fs::path("export") / name / "weights.pt").string());
     subnet.set_arch_json_path((fs::path("export") / name / "architecture.json").string());
     subnet.set_weights_sha256(*sha);
+    // The deployable form of the same network, for runtimes other than LibTorch.
+    const OnnxExportOptions onnx_options = {
+        .batch_size = budget.target().onnx_batch_size(),
+        .metadata = {{"job_id", options.job_id},
+                     {"target", name},
+                     {"measured_top1", absl::StrFormat("%.6f", measured)},
+                     {"predicted_top1", absl::StrFormat("%.6f", found->score)},
+                     {"latency_ms", absl::StrFormat("%.6g", subnet.latency_ms())},
+                     {"latency_model", subnet.latency_model()}}};
+    if (absl::Status s = WriteOnnxModel(*exported, onnx_options, (dir / "model.onnx").string());
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::string> onnx_sha = Sha256OfFile((dir / "model.onnx").string());
+    if (!onnx_sha.ok()) return onnx_sha.status();
+    subnet.set_onnx_path((fs::path("export") / name / "model.onnx").string());
+    subnet.set_onnx_sha256(*onnx_sha);
     std::string json;
     (void)google::protobuf::util::MessageToJsonString(subnet, &json);
     if (absl::Status w = WriteFileAtomically(dir / "subnet.json", json); !w.ok()) return w;

@@ -20,6 +20,7 @@ struct SpecializeOptions {
   // each target's sub-network to export/<target>/.
   std::string output_dir;
   std::string phase_name = "specialize";
+  std::string job_id;  // Recorded in each ONNX model's metadata.
   int64_t batch_size = 256;  // Evaluation and BN recalibration batches.
   ProgressReporter* progress = nullptr;  // Required.
 };
@@ -32,7 +33,8 @@ struct SpecializeOptions {
 //  3. per deployment target, searches the sub-network of best predicted top-1 that meets
 //     every budget (evolutionary search);
 //  4. evaluates each choice on the test split (BN recalibrated) and exports it to
-//     export/<target>/ with a subnet.json describing it; a target already exported is kept.
+//     export/<target>/: LibTorch weights, an ONNX model (model.onnx) and a subnet.json
+//     describing both; a target already exported, its files intact, is kept.
 // Emits a "subnet_exported" progress event per target carrying the Subnet (paths relative to
 // output_dir) and returns them in target order. FAILED_PRECONDITION without a validation split
 // or when a target's budget admits no sub-network (named).

@@ -2,13 +2,17 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "trainer/checkpoint/checkpoint_store.h"
 #include "trainer/data/batch_loader.h"
 #include "trainer/inference/subnet_classifier.h"
 #include "trainer/nn/subnet_cost.h"
+#include "trainer/onnx/onnx_export.h"
+#include "trainer/onnx/onnx_runtime_for_test.h"
 #include "trainer/train/job_runner.h"
 
 namespace ofa::trainer {
@@ -108,6 +112,30 @@ TEST(SpecializePhaseTest, ExportsOneSubnetworkPerTargetWithinItsBudget) {
       correct += (*predicted)[j].label == data->test.labels[j].item<int64_t>();
     }
     EXPECT_NEAR(static_cast<double>(correct) / predicted->size(), s.measured_top1(), 1e-9);
+
+    // The ONNX model of the same network: checked, described, and in ONNX Runtime it gives
+    // the LibTorch logits on the test split normalised as its metadata says.
+    EXPECT_EQ(s.onnx_path(), "export/" + s.target() + "/model.onnx");
+    EXPECT_EQ(Sha256OfFile(dir + "/" + s.onnx_path()).value(), s.onnx_sha256());
+    absl::StatusOr<onnx::ModelProto> model = ReadOnnxModel(dir + "/" + s.onnx_path());
+    ASSERT_TRUE(model.ok()) << model.status();
+    std::map<std::string, std::string> meta;
+    for (const auto& p : model->metadata_props()) meta[p.key()] = p.value();
+    EXPECT_EQ(meta["job_id"], "tiny-specialize");
+    EXPECT_EQ(meta["target"], s.target());
+    EXPECT_NEAR(std::stod(meta["measured_top1"]), s.measured_top1(), 1e-6);
+    EXPECT_EQ(meta["macs"], std::to_string(s.cost().macs()));
+    const float mean = nlohmann::json::parse(meta["input_mean"])[0].get<float>();
+    const float std = nlohmann::json::parse(meta["input_std"])[0].get<float>();
+    const torch::Tensor input = (data->test.images.to(torch::kFloat) / 255 - mean) / std;
+    absl::StatusOr<torch::Tensor> onnx_logits =
+        RunInOnnxRuntime(dir + "/" + s.onnx_path(), input, ::testing::TempDir());
+    ASSERT_TRUE(onnx_logits.ok()) << onnx_logits.status();
+    const torch::Tensor torch_logits = classifier->Logits(data->test.images).value();
+    EXPECT_LT((*onnx_logits - torch_logits).abs().max().item<float>(), 1e-4) << s.target();
+    const double onnx_top1 =
+        onnx_logits->argmax(1).eq(data->test.labels).to(torch::kFloat64).mean().item<double>();
+    EXPECT_NEAR(onnx_top1, s.measured_top1(), 1e-9) << s.target();
   }
   // The largest target can afford the largest network; the quarter one cannot.
   EXPECT_GT(subnets[2].cost().macs(), subnets[0].cost().macs());
@@ -135,6 +163,8 @@ TEST(SpecializePhaseTest, ARestartMeasuresOnlyWhatIsMissingAndKeepsFinishedTarge
     out << measured[5].substr(0, 10);
   }
   fs::remove_all(dir + "/export/half");
+  // The "full" target's ONNX model is damaged: that export is redone too.
+  std::ofstream(dir + "/export/full/model.onnx", std::ios::app) << "x";
   const fs::file_time_type kept_time = fs::last_write_time(dir + "/export/quarter/weights.pt");
 
   absl::StatusOr<std::vector<PhaseSummary>> again = RunPhases(spec, dir, "specialize");
@@ -148,6 +178,9 @@ TEST(SpecializePhaseTest, ARestartMeasuresOnlyWhatIsMissingAndKeepsFinishedTarge
   }
   EXPECT_EQ(fs::last_write_time(dir + "/export/quarter/weights.pt"), kept_time);
   EXPECT_TRUE(fs::exists(dir + "/export/half/subnet.json"));
+  EXPECT_EQ(Sha256OfFile(dir + "/export/full/model.onnx").value(),
+            again->back().subnets[2].onnx_sha256());
+  EXPECT_TRUE(ReadOnnxModel(dir + "/export/full/model.onnx").ok());
 }
 
 TEST(SpecializePhaseTest, ATargetNoSubnetworkMeetsIsAClearError) {

@@ -1,0 +1,55 @@
+#include "trainer/onnx/onnx_runtime_for_test.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+
+namespace ofa::trainer {
+
+absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string &model_path,
+                                               const torch::Tensor &input,
+                                               const std::string &work_dir) {
+  constexpr char kRunner[] = "tests/onnx/run_onnx_model.js";
+  const std::filesystem::path dir(work_dir);
+  const std::string in = (dir / "ort_input.f32").string();
+  const std::string out = (dir / "ort_output.f32").string();
+  const std::string log = (dir / "ort_runner.log").string();
+  const torch::Tensor x = input.to(torch::kFloat32).contiguous();
+  {
+    std::ofstream f(in, std::ios::binary | std::ios::trunc);
+    f.write(static_cast<const char *>(x.data_ptr()), x.numel() * sizeof(float));
+    if (!f) return absl::InternalError(absl::StrCat("cannot write ", in));
+  }
+  const std::vector<int64_t> dims(x.sizes().begin(), x.sizes().end());
+  const std::string command =
+      absl::StrCat("node ", kRunner, " '", model_path, "' '", in, "' ", absl::StrJoin(dims, ","),
+                   " '", out, "' >'", log, "' 2>&1");
+  const int rc = std::system(command.c_str());
+  std::ifstream log_in(log);
+  const std::string printed((std::istreambuf_iterator<char>(log_in)),
+                            std::istreambuf_iterator<char>());
+  if (rc != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(command, " exited with ", rc, ":\n", printed));
+  }
+  const nlohmann::json reply =
+      nlohmann::json::parse(printed.substr(0, printed.find('\n')), nullptr, false);
+  if (reply.is_discarded() || !reply.contains("dims")) {
+    return absl::InternalError(absl::StrCat("unexpected runner output: ", printed));
+  }
+  torch::Tensor y = torch::empty(reply["dims"].get<std::vector<int64_t>>(), torch::kFloat32);
+  std::ifstream f(out, std::ios::binary);
+  f.read(static_cast<char *>(y.data_ptr()), y.numel() * sizeof(float));
+  if (f.gcount() != static_cast<std::streamsize>(y.numel() * sizeof(float))) {
+    return absl::InternalError(
+        absl::StrCat(out, ": fewer floats than dims ", reply["dims"].dump()));
+  }
+  return y;
+}
+
+}  // namespace ofa::trainer
