@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package ofa-train needs to build, test and run on a fresh Debian 12
 # machine, and the one npm package its tests use (ONNX Runtime). Idempotent: packages already
-# present are skipped, and apt and npm are only touched when something is missing. Both README commands call this first.
+# present are skipped, and apt and npm are only touched when something is missing. Both README
+# commands call this first.
 set -euo pipefail
 
 PACKAGES=(
