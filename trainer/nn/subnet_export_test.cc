@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "trainer/nn/perturbed_supernet_for_test.h"
 #include "trainer/nn/subnet_cost.h"
 
 namespace ofa::trainer {
@@ -17,30 +18,6 @@ using ::testing::HasSubstr;
 
 SupernetArchitecture Arch(const char* preset) {
   return SupernetArchitecture::FromPreset(preset).value();
-}
-
-// A supernet whose transform matrices, BN statistics and affine parameters are all
-// non-trivial, so that any slicing mistake changes the outputs.
-OfaSupernet PerturbedSupernet(const SupernetArchitecture& arch) {
-  torch::manual_seed(11);
-  OfaSupernet net(arch);
-  torch::NoGradGuard no_grad;
-  for (auto& item : net->named_parameters()) {
-    if (item.key().find("transform") != std::string::npos) {
-      item.value().add_(torch::randn_like(item.value()) * 0.1);
-    } else if (item.value().dim() == 1) {
-      item.value().add_(torch::randn_like(item.value()) * 0.1);
-    }
-  }
-  for (auto& item : net->named_buffers()) {
-    if (item.key().find("running_mean") != std::string::npos) {
-      item.value().copy_(torch::randn_like(item.value()) * 0.1);
-    } else if (item.key().find("running_var") != std::string::npos) {
-      item.value().copy_(torch::rand_like(item.value()) + 0.5);
-    }
-  }
-  net->eval();
-  return net;
 }
 
 std::vector<SubnetChoice> Choices(const SupernetArchitecture& arch) {
@@ -58,7 +35,7 @@ std::vector<SubnetChoice> Choices(const SupernetArchitecture& arch) {
 
 TEST(SubnetExportTest, ExportedNetworkComputesWhatTheSupernetComputes) {
   SupernetArchitecture arch = Arch("ofa_small_28");
-  OfaSupernet net = PerturbedSupernet(arch);
+  OfaSupernet net = PerturbedSupernet(arch, 11);
   torch::NoGradGuard no_grad;
   torch::Tensor x = torch::randn({8, 1, 28, 28});
   for (const SubnetChoice& choice : Choices(arch)) {
@@ -94,7 +71,7 @@ TEST(SubnetExportTest, ExportIsSmallerThanTheSupernet) {
 
 TEST(SubnetExportTest, SaveAndLoadRoundTrip) {
   SupernetArchitecture arch = Arch("ofa_small_28");
-  OfaSupernet net = PerturbedSupernet(arch);
+  OfaSupernet net = PerturbedSupernet(arch, 11);
   SubnetChoice choice = Choices(arch)[3];
   StandaloneSubnet subnet = ExportSubnet(net, choice).value();
   const std::string dir = ::testing::TempDir() + "/export_roundtrip";

@@ -38,21 +38,21 @@ struct OnnxExportOptions {
 // Its outputs equal subnet->forward() in eval mode up to float rounding.
 // INVALID_ARGUMENT on a negative batch size or a metadata key the exporter
 // owns.
-absl::StatusOr<onnx::ModelProto> BuildOnnxModel(StandaloneSubnet &subnet,
-                                                const OnnxExportOptions &options);
+absl::StatusOr<onnx::ModelProto> BuildOnnxModel(StandaloneSubnet& subnet,
+                                                const OnnxExportOptions& options);
 
 // Runs the ONNX checker and strict shape inference (which must reproduce the
 // declared output shape). INVALID_ARGUMENT with the checker's message if the
 // model is not valid ONNX.
-absl::Status CheckOnnxModel(const onnx::ModelProto &model);
+absl::Status CheckOnnxModel(const onnx::ModelProto& model);
 
 // Builds, checks and writes the model to `path`, through a temporary file and a
 // rename so a crash never leaves a truncated model under the final name.
-absl::Status WriteOnnxModel(StandaloneSubnet &subnet, const OnnxExportOptions &options,
-                            const std::string &path);
+absl::Status WriteOnnxModel(StandaloneSubnet& subnet, const OnnxExportOptions& options,
+                            const std::string& path);
 
 // Reads and checks a model written by WriteOnnxModel (or anyone).
-absl::StatusOr<onnx::ModelProto> ReadOnnxModel(const std::string &path);
+absl::StatusOr<onnx::ModelProto> ReadOnnxModel(const std::string& path);
 
 }  // namespace ofa::trainer
 

@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "trainer/nn/perturbed_supernet_for_test.h"
 #include "trainer/nn/subnet_cost.h"
 #include "trainer/nn/subnet_export.h"
 #include "trainer/onnx/onnx_runtime_for_test.h"
@@ -21,32 +22,16 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-// A supernet with non-trivial BN statistics and affine parameters, so that a
-// wrong fold or a missing activation changes the outputs.
-OfaSupernet PerturbedSupernet(const char *preset, uint64_t seed) {
-  torch::manual_seed(seed);
-  OfaSupernet net(SupernetArchitecture::FromPreset(preset).value());
-  torch::NoGradGuard no_grad;
-  for (auto &item : net->named_parameters()) {
-    if (item.value().dim() == 1) item.value().add_(torch::randn_like(item.value()) * 0.1);
-  }
-  for (auto &item : net->named_buffers()) {
-    if (item.key().find("running_mean") != std::string::npos) {
-      item.value().copy_(torch::randn_like(item.value()) * 0.1);
-    } else if (item.key().find("running_var") != std::string::npos) {
-      item.value().copy_(torch::rand_like(item.value()) + 0.5);
-    }
-  }
-  net->eval();
-  return net;
+OfaSupernet PerturbedSupernet(const char* preset, uint64_t seed) {
+  return PerturbedSupernet(SupernetArchitecture::FromPreset(preset).value(), seed);
 }
 
-SubnetChoice RandomChoice(const SupernetArchitecture &arch, uint32_t seed) {
+SubnetChoice RandomChoice(const SupernetArchitecture& arch, uint32_t seed) {
   std::mt19937 rng(seed);
   SubnetChoice c = arch.Largest();
-  for (int &k : c.kernel_sizes) k = arch.kernel_sizes[rng() % arch.kernel_sizes.size()];
-  for (int &e : c.expand_ratios) e = arch.expand_ratios[rng() % arch.expand_ratios.size()];
-  for (int &d : c.depths) d = arch.depths[rng() % arch.depths.size()];
+  for (int& k : c.kernel_sizes) k = arch.kernel_sizes[rng() % arch.kernel_sizes.size()];
+  for (int& e : c.expand_ratios) e = arch.expand_ratios[rng() % arch.expand_ratios.size()];
+  for (int& d : c.depths) d = arch.depths[rng() % arch.depths.size()];
   return c;
 }
 
@@ -61,15 +46,15 @@ class OnnxExportTest : public ::testing::Test {
 
   // The output of `model` in ONNX Runtime on `input` (a test failure if it does
   // not run).
-  torch::Tensor Run(const std::string &model, const torch::Tensor &input) {
+  torch::Tensor Run(const std::string& model, const torch::Tensor& input) {
     absl::StatusOr<torch::Tensor> y = RunInOnnxRuntime(model, input, dir_.string());
     EXPECT_TRUE(y.ok()) << y.status();
     return y.ok() ? *y : torch::Tensor();
   }
 
-  static std::map<std::string, std::string> Metadata(const onnx::ModelProto &model) {
+  static std::map<std::string, std::string> Metadata(const onnx::ModelProto& model) {
     std::map<std::string, std::string> props;
-    for (const auto &p : model.metadata_props()) props[p.key()] = p.value();
+    for (const auto& p : model.metadata_props()) props[p.key()] = p.value();
     return props;
   }
 
@@ -81,7 +66,7 @@ class OnnxExportTest : public ::testing::Test {
 // with or without SE, residual).
 TEST_F(OnnxExportTest, OnnxRuntimeMatchesLibTorchOnSmallSubnetworks) {
   OfaSupernet supernet = PerturbedSupernet("ofa_small_28", 3);
-  const SupernetArchitecture &arch = supernet->architecture();
+  const SupernetArchitecture& arch = supernet->architecture();
   std::vector<SubnetChoice> choices = {arch.Largest(), arch.Smallest(), RandomChoice(arch, 1),
                                        RandomChoice(arch, 2)};
   torch::manual_seed(4);
@@ -145,13 +130,13 @@ TEST_F(OnnxExportTest, ModelStatesOpsetShapesAndMetadata) {
   ASSERT_EQ(model->opset_import_size(), 1);
   EXPECT_EQ(model->opset_import(0).version(), kOnnxOpset);
   EXPECT_EQ(model->ir_version(), kOnnxIrVersion);
-  const onnx::TensorShapeProto &in = model->graph().input(0).type().tensor_type().shape();
+  const onnx::TensorShapeProto& in = model->graph().input(0).type().tensor_type().shape();
   EXPECT_EQ(in.dim(0).dim_param(), "batch");
   EXPECT_EQ(in.dim(1).dim_value(), 1);
   EXPECT_EQ(in.dim(3).dim_value(), 28);
   EXPECT_EQ(model->graph().output(0).name(), kOnnxOutputName);
   // Batch norm is folded away.
-  for (const onnx::NodeProto &node : model->graph().node()) {
+  for (const onnx::NodeProto& node : model->graph().node()) {
     EXPECT_NE(node.op_type(), "BatchNormalization");
   }
 

@@ -11,9 +11,9 @@
 
 namespace ofa::trainer {
 
-absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string &model_path,
-                                               const torch::Tensor &input,
-                                               const std::string &work_dir) {
+absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string& model_path,
+                                               const torch::Tensor& input,
+                                               const std::string& work_dir) {
   constexpr char kRunner[] = "tests/onnx/run_onnx_model.js";
   const std::filesystem::path dir(work_dir);
   const std::string in = (dir / "ort_input.f32").string();
@@ -22,7 +22,7 @@ absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string &model_path,
   const torch::Tensor x = input.to(torch::kFloat32).contiguous();
   {
     std::ofstream f(in, std::ios::binary | std::ios::trunc);
-    f.write(static_cast<const char *>(x.data_ptr()), x.numel() * sizeof(float));
+    f.write(static_cast<const char*>(x.data_ptr()), x.numel() * sizeof(float));
     if (!f) return absl::InternalError(absl::StrCat("cannot write ", in));
   }
   const std::vector<int64_t> dims(x.sizes().begin(), x.sizes().end());
@@ -44,7 +44,7 @@ absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string &model_path,
   }
   torch::Tensor y = torch::empty(reply["dims"].get<std::vector<int64_t>>(), torch::kFloat32);
   std::ifstream f(out, std::ios::binary);
-  f.read(static_cast<char *>(y.data_ptr()), y.numel() * sizeof(float));
+  f.read(static_cast<char*>(y.data_ptr()), y.numel() * sizeof(float));
   if (f.gcount() != static_cast<std::streamsize>(y.numel() * sizeof(float))) {
     return absl::InternalError(
         absl::StrCat(out, ": fewer floats than dims ", reply["dims"].dump()));

@@ -14,9 +14,9 @@ namespace ofa::trainer {
 // under Bazel and CTest) on the float32 `input`, exchanging tensors through
 // files in `work_dir`. Returns its first output, or an error carrying the
 // runtime's message (e.g. a rejected input shape).
-absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string &model_path,
-                                               const torch::Tensor &input,
-                                               const std::string &work_dir);
+absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string& model_path,
+                                               const torch::Tensor& input,
+                                               const std::string& work_dir);
 
 }  // namespace ofa::trainer
 
