@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS energy_ledger (
   co2_grams REAL NOT NULL DEFAULT 0,
   first_use_ns INTEGER NOT NULL,
   last_use_ns INTEGER NOT NULL,
-  -- NULL while the attempt runs; then 'succeeded', 'failed', 'cancelled' or 'interrupted'.
+  -- NULL while the attempt runs; then 'succeeded', 'failed', 'cancelled', 'interrupted' or
+  -- 'preempted' (checkpointed on a node drain: not waste, the next attempt goes on from it).
   outcome TEXT,
   PRIMARY KEY (job_id, phase, attempt, worker, device)
 );
@@ -55,6 +56,8 @@ const char* OutcomeName(AttemptOutcome outcome) {
       return "cancelled";
     case AttemptOutcome::kInterrupted:
       return "interrupted";
+    case AttemptOutcome::kPreempted:
+      return "preempted";
   }
   return "failed";
 }

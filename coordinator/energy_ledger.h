@@ -26,8 +26,9 @@ struct LedgerKey {
 };
 
 // How an attempt ended, as the ledger records it. Energy of failed and interrupted attempts
-// is waste: it is kept (it was used) and shown apart.
-enum class AttemptOutcome { kSucceeded, kFailed, kCancelled, kInterrupted };
+// is waste: it is kept (it was used) and shown apart. A preempted attempt checkpointed where
+// it stopped, so its work carries on: not waste.
+enum class AttemptOutcome { kSucceeded, kFailed, kCancelled, kInterrupted, kPreempted };
 
 // The carbon ledger, a table in the coordinator's database: one row per LedgerKey holding the
 // task's cumulative usage (device-seconds, energy, estimated energy, FLOPs) and the CO2 booked

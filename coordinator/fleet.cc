@@ -64,6 +64,18 @@ absl::Status Fleet::Renew(const std::string& worker_id, bool draining, absl::Tim
   return absl::OkStatus();
 }
 
+namespace {
+
+std::vector<std::string> TasksOf(const Fleet::Worker& worker) {
+  std::vector<std::string> tasks;
+  for (const auto& [device, task] : worker.slot_task) {
+    if (!task.empty()) tasks.push_back(task);
+  }
+  return tasks;
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, std::vector<std::string>>> Fleet::ExpireLeases(absl::Time now) {
   std::vector<std::pair<std::string, std::vector<std::string>>> lost;
   for (auto it = workers_.begin(); it != workers_.end();) {
@@ -71,14 +83,18 @@ std::vector<std::pair<std::string, std::vector<std::string>>> Fleet::ExpireLease
       ++it;
       continue;
     }
-    std::vector<std::string> tasks;
-    for (const auto& [device, task] : it->second.slot_task) {
-      if (!task.empty()) tasks.push_back(task);
-    }
-    lost.emplace_back(it->first, std::move(tasks));
+    lost.emplace_back(it->first, TasksOf(it->second));
     it = workers_.erase(it);
   }
   return lost;
+}
+
+std::optional<std::vector<std::string>> Fleet::Remove(const std::string& worker_id) {
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) return std::nullopt;
+  std::vector<std::string> tasks = TasksOf(it->second);
+  workers_.erase(it);
+  return tasks;
 }
 
 std::optional<std::vector<Slot>> Fleet::PlaceGang(ofa::v1::DeviceKind kind, int workers,

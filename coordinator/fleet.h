@@ -49,6 +49,8 @@ class Fleet {
   absl::Status Renew(const std::string& worker_id, bool draining, absl::Time now);
   // Removes workers whose lease ran out; returns (worker id, tasks it held) for each.
   std::vector<std::pair<std::string, std::vector<std::string>>> ExpireLeases(absl::Time now);
+  // Removes a worker that leaves on purpose; returns the tasks it held, or nullopt if unknown.
+  std::optional<std::vector<std::string>> Remove(const std::string& worker_id);
 
   // A gang: `workers` distinct workers with `devices_per_worker` free slots of `kind` each,
   // none draining; the slots are held for `task_ids` (rank order, worker by worker). Nothing

@@ -55,6 +55,10 @@ ABSL_FLAG(double, user_calls_per_second, 50,
           "more are refused with RESOURCE_EXHAUSTED.");
 ABSL_FLAG(std::string, rendezvous_address, "",
           "Address trainers reach this coordinator at; default: the one each worker dialled.");
+ABSL_FLAG(std::string, health_listen, "",
+          "host:port of a second, plaintext gRPC server with only the health service, for "
+          "Kubernetes probes (kubelet's gRPC probes speak no TLS); empty = none. The main port "
+          "serves the health service too.");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "host:port of the Prometheus /metrics endpoint (port 0 = any); empty = none.");
 ABSL_FLAG(std::string, metrics_port_file, "", "Write the metrics port bound to this file.");
@@ -196,6 +200,20 @@ absl::Status Run() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on --listen=", absl::GetFlag(FLAGS_listen)));
   }
+  // Health only, plaintext: it tells nothing but SERVING / NOT_SERVING.
+  std::unique_ptr<grpc::Server> health_server;
+  if (!absl::GetFlag(FLAGS_health_listen).empty()) {
+    grpc::ServerBuilder health_builder;
+    int health_port = 0;
+    health_builder.AddListeningPort(absl::GetFlag(FLAGS_health_listen),
+                                    grpc::InsecureServerCredentials(), &health_port);
+    health_server = health_builder.BuildAndStart();
+    if (health_server == nullptr || health_port == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on --health_listen=", absl::GetFlag(FLAGS_health_listen)));
+    }
+    absl::PrintF("ofa-coordinator: plaintext health service on port %d\n", health_port);
+  }
   // Prometheus /metrics: the scheduler's state read at each scrape, plus gRPC counters.
   std::unique_ptr<prometheus::Exposer> exposer;
   auto collectable = std::make_shared<ofa::coordinator::SchedulerCollectable>(**scheduler);
@@ -233,8 +251,15 @@ absl::Status Run() {
   // SIGINT / SIGTERM: stop taking calls, finish the ones in flight, exit cleanly.
   const int signal = ofa::WaitForStopSignal();
   absl::PrintF("ofa-coordinator: signal %d, shutting down\n", signal);
+  // Probes see NOT_SERVING while in-flight calls finish.
+  for (grpc::Server* s : {server.get(), health_server.get()}) {
+    if (s != nullptr && s->GetHealthCheckService() != nullptr) {
+      s->GetHealthCheckService()->Shutdown();
+    }
+  }
   stopping = true;
   loop.join();
+  if (health_server != nullptr) health_server->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   exposer.reset();  // Before the scheduler its collectable reads.
   return absl::OkStatus();

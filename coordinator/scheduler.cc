@@ -19,7 +19,7 @@ using ofa::v1::PhaseStatus;
 
 bool IsTerminal(ofa::v1::TaskState state) {
   return state == ofa::v1::TASK_STATE_SUCCEEDED || state == ofa::v1::TASK_STATE_FAILED ||
-         state == ofa::v1::TASK_STATE_KILLED;
+         state == ofa::v1::TASK_STATE_KILLED || state == ofa::v1::TASK_STATE_PREEMPTED;
 }
 
 void AddStateEvent(std::vector<JobEvent>& events, ofa::v1::JobState state,
@@ -376,19 +376,46 @@ absl::Status Scheduler::ReportTaskResult(const ofa::v1::ReportTaskResultRequest&
   }
   if (!IsTerminal(request.state())) {
     return absl::InvalidArgumentError(
-        absl::StrCat("state: a task result must be SUCCEEDED, FAILED or KILLED, not ",
+        absl::StrCat("state: a task result must be SUCCEEDED, FAILED, KILLED or PREEMPTED, not ",
                      ofa::v1::TaskState_Name(request.state())));
   }
   it->second.result = request;
   if (request.has_usage()) BookUsage(it->second, request.usage(), now);
   std::string why;
   if (request.state() != ofa::v1::TASK_STATE_SUCCEEDED) {
-    why = absl::StrFormat(
-        "rank %d on %s %s (exit code %d)%s%s", it->second.assignment.rank(), request.worker_id(),
-        request.state() == ofa::v1::TASK_STATE_KILLED ? "was stopped" : "failed",
-        request.exit_code(), request.error().empty() ? "" : ": ", request.error());
+    const char* ended = request.state() == ofa::v1::TASK_STATE_KILLED      ? "was stopped"
+                        : request.state() == ofa::v1::TASK_STATE_PREEMPTED ? "was preempted"
+                                                                           : "failed";
+    why = absl::StrFormat("rank %d on %s %s (exit code %d)%s%s", it->second.assignment.rank(),
+                          request.worker_id(), ended, request.exit_code(),
+                          request.error().empty() ? "" : ": ", request.error());
   }
   EndTask(request.task_id(), request.state(), why, now);
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::DeregisterWorker(const std::string& worker_id, const std::string& reason,
+                                         absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Fleet::Worker* worker = fleet_.Find(worker_id);
+  if (worker == nullptr) {
+    return absl::NotFoundError(absl::StrCat("worker_id: no worker ", worker_id,
+                                            " (already gone, or lost after its lease ran out)"));
+  }
+  const std::string host = worker->info.hostname();
+  std::optional<std::vector<std::string>> held = fleet_.Remove(worker_id);
+  ++workers_deregistered_;
+  energy_by_worker_.erase(worker_id);
+  if (absl::Status s = placement_->DeleteWorker(worker_id); !s.ok()) {
+    absl::FPrintF(stderr, "ofa-coordinator: %s\n", s.message());
+  }
+  absl::FPrintF(stderr, "ofa-coordinator: worker %s (%s) deregistered: %s; %d task(s) left\n",
+                worker_id, host, reason.empty() ? "no reason given" : reason, held->size());
+  // Normally none: a draining worker reports its tasks first.
+  for (const std::string& task : *held) {
+    EndTask(task, ofa::v1::TASK_STATE_PREEMPTED,
+            absl::StrCat("worker ", host, " left without reporting it (", reason, ")"), now);
+  }
   return absl::OkStatus();
 }
 
@@ -477,8 +504,16 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
       }
     }
   }
+  // Preempted: a rank was stopped by a node drain (after a checkpoint) and none failed.
+  bool preempted = false, failed = false;
+  for (const std::string& id : attempt.task_ids) {
+    preempted = preempted || tasks_[id].state == ofa::v1::TASK_STATE_PREEMPTED;
+    failed = failed || tasks_[id].state == ofa::v1::TASK_STATE_FAILED;
+  }
+  preempted = preempted && !failed && !attempt.failure.empty();
   const AttemptOutcome outcome = attempt.failure.empty()       ? AttemptOutcome::kSucceeded
                                  : IsTerminal(before->state()) ? AttemptOutcome::kCancelled
+                                 : preempted                   ? AttemptOutcome::kPreempted
                                                                : AttemptOutcome::kFailed;
   if (!ledger_->SetOutcome(job_id, phase_name, attempt.number, outcome).ok()) {
     return SaveAttempt(job_id);
@@ -520,6 +555,15 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
           f->set_state(phase.state());
           return absl::OkStatus();
         }
+        if (preempted) {
+          // Resumes from the checkpoint the ranks wrote when they stopped, as soon as devices
+          // are free: no back-off, and it does not count towards max_phase_attempts.
+          phase.set_preemptions(phase.preemptions() + 1);
+          phase.set_state(ofa::v1::PHASE_STATE_PENDING);
+          phase.clear_retry_time();
+          f->set_state(phase.state());
+          return absl::OkStatus();
+        }
         phase.set_failed_attempts(phase.failed_attempts() + 1);
         const int limit = job.spec().checkpoint().max_phase_attempts() > 0
                               ? job.spec().checkpoint().max_phase_attempts()
@@ -553,6 +597,7 @@ void Scheduler::ConcludeAttempt(const std::string& job_id, absl::Time now) {
     absl::FPrintF(stderr, "ofa-coordinator: %s\n", s.message());
   }
   if (outcome == AttemptOutcome::kFailed) ++attempts_failed_;
+  if (outcome == AttemptOutcome::kPreempted) ++attempts_preempted_;
   for (const std::string& id : attempt.task_ids) tasks_.erase(id);
   attempts_.erase(job_id);
   if (rendezvous_ != nullptr) rendezvous_->DropJob(job_id);
@@ -771,6 +816,8 @@ absl::StatusOr<Scheduler::Snapshot> Scheduler::TakeSnapshot(absl::Time now) {
   }
   energy_by_worker_ = std::move(energy);  // Forgets workers that registered again.
   snapshot.workers_lost_total = workers_lost_;
+  snapshot.workers_deregistered_total = workers_deregistered_;
+  snapshot.attempts_preempted_total = attempts_preempted_;
   snapshot.attempts_failed_total = attempts_failed_;
   snapshot.intensity_by_region = intensity_->CurrentByRegion(now);
   return snapshot;

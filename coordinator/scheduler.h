@@ -70,6 +70,8 @@ class Scheduler {
     };
     std::vector<WorkerInfo> workers;
     int64_t workers_lost_total = 0;
+    int64_t workers_deregistered_total = 0;
+    int64_t attempts_preempted_total = 0;
     int64_t attempts_failed_total = 0;
     struct RunningPhase {
       std::string job_id, phase;
@@ -108,6 +110,10 @@ class Scheduler {
                                                  absl::Time now);
   ofa::v1::HeartbeatResponse Heartbeat(const ofa::v1::HeartbeatRequest& request, absl::Time now);
   absl::Status ReportTaskResult(const ofa::v1::ReportTaskResultRequest& request, absl::Time now);
+  // A worker leaving on purpose: gone from the fleet at once; tasks it still held end as
+  // preempted (their phases resume elsewhere). NOT_FOUND for an unknown worker.
+  absl::Status DeregisterWorker(const std::string& worker_id, const std::string& reason,
+                                absl::Time now);
 
   // Options::clock's time: what the RPC handlers pass as `now`.
   absl::Time Now() const { return options_.clock(); }
@@ -184,6 +190,8 @@ class Scheduler {
   std::map<std::string, std::vector<ofa::v1::DeviceEnergy>> energy_by_worker_;  // By id.
   int64_t workers_lost_ = 0;
   int64_t attempts_failed_ = 0;
+  int64_t workers_deregistered_ = 0;
+  int64_t attempts_preempted_ = 0;
   std::map<std::string, Task> tasks_;        // By task id.
   std::map<std::string, Attempt> attempts_;  // By job id: at most one running per job.
 };

@@ -158,6 +158,15 @@ std::vector<MetricFamily> SchedulerCollectable::Collect() const {
   Add(Family(families, "ofa_phase_attempts_failed_total",
              "Phase attempts that failed since the coordinator started.", MetricType::Counter),
       {}, static_cast<double>(s.attempts_failed_total));
+  Add(Family(families, "ofa_workers_deregistered_total",
+             "Workers that left on purpose (drained) since the coordinator started.",
+             MetricType::Counter),
+      {}, static_cast<double>(s.workers_deregistered_total));
+  Add(Family(families, "ofa_phase_attempts_preempted_total",
+             "Phase attempts stopped by a node drain after a checkpoint (resumed elsewhere) "
+             "since the coordinator started.",
+             MetricType::Counter),
+      {}, static_cast<double>(s.attempts_preempted_total));
 
   MetricFamily& throughput =
       Family(families, "ofa_training_images_per_second",

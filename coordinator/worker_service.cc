@@ -136,6 +136,19 @@ grpc::Status WorkerServiceImpl::ReportTaskResult(grpc::ServerContext* context,
   return ToGrpc(scheduler_->ReportTaskResult(*request, scheduler_->Now()));
 }
 
+grpc::Status WorkerServiceImpl::DeregisterWorker(grpc::ServerContext* context,
+                                                 const ofa::v1::DeregisterWorkerRequest* request,
+                                                 ofa::v1::DeregisterWorkerResponse*) {
+  if (grpc::Status s = CheckCaller(*context); !s.ok()) return s;
+  if (scheduler_ == nullptr) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no scheduler");
+  if (request->worker_id().empty() || request->worker_id().size() > 300) {
+    return Invalid("worker_id: 1-300 characters");
+  }
+  if (request->reason().size() > 1024) return Invalid("reason: at most 1 KiB");
+  return ToGrpc(
+      scheduler_->DeregisterWorker(request->worker_id(), request->reason(), scheduler_->Now()));
+}
+
 grpc::Status WorkerServiceImpl::SetKey(grpc::ServerContext* context,
                                        const ofa::v1::SetKeyRequest* request,
                                        ofa::v1::SetKeyResponse*) {

@@ -25,6 +25,9 @@ class WorkerServiceImpl final : public ofa::v1::WorkerService::Service {
   grpc::Status ReportTaskResult(grpc::ServerContext* context,
                                 const ofa::v1::ReportTaskResultRequest* request,
                                 ofa::v1::ReportTaskResultResponse* response) override;
+  grpc::Status DeregisterWorker(grpc::ServerContext* context,
+                                const ofa::v1::DeregisterWorkerRequest* request,
+                                ofa::v1::DeregisterWorkerResponse* response) override;
   grpc::Status SetKey(grpc::ServerContext* context, const ofa::v1::SetKeyRequest* request,
                       ofa::v1::SetKeyResponse* response) override;
   grpc::Status GetKeys(grpc::ServerContext* context, const ofa::v1::GetKeysRequest* request,

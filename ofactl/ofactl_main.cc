@@ -4,6 +4,7 @@
 //   ofactl list [--state=running] [--owner=NAME]
 //   ofactl get|watch|cancel|report JOB_ID
 //   ofactl subnets JOB_ID [--target=NAME]
+//   ofactl health [--service=NAME]    (gRPC health check: exit 0 when SERVING, 1 when not)
 //
 // Global flags: --coordinator=HOST:PORT, --token_file (or $OFA_TOKEN), --tls_ca, --output=json.
 // Exit codes: 0 done; 1 the watched job failed or was cancelled; 2 bad input or an RPC error.
@@ -29,6 +30,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "ofa/v1/training_service.grpc.pb.h"
+#include "ofactl/health_check.h"
 #include "trainer/common/grpc_channel.h"
 #include "trainer/spec/job_spec_yaml.h"
 
@@ -44,6 +46,7 @@ ABSL_FLAG(std::string, owner, "", "list: only this owner's jobs (admins).");
 ABSL_FLAG(int, page_size, 50, "list: jobs per page.");
 ABSL_FLAG(std::string, reason, "", "cancel: why, recorded with the job.");
 ABSL_FLAG(bool, progress, true, "watch: show progress events (false = state changes only).");
+ABSL_FLAG(std::string, service, "", "health: the service to ask about; empty = the server.");
 ABSL_FLAG(std::string, target, "", "subnets: only this deployment target's sub-network (GetSubnet).");
 
 namespace {
@@ -133,6 +136,9 @@ void PrintJob(const Job& job) {
     if (note.empty() && p.state() != ofa::v1::PHASE_STATE_DONE) note = p.error();
     if (p.state() == ofa::v1::PHASE_STATE_RUNNING && p.progress().total_steps() > 0) {
       note = absl::StrFormat("step %d/%d", p.progress().step(), p.progress().total_steps());
+    }
+    if (p.preemptions() > 0) {
+      note = absl::StrCat("preempted ", p.preemptions(), "x (node drain); ", note);
     }
     absl::PrintF("  %-18s %-8s %8d %10.0f %14s %15s  %s\n", p.spec().name(),
                  PhaseStateName(p.state()), p.attempt(), p.carbon().device_seconds(),
@@ -357,12 +363,26 @@ void PrintSubnets(const ofa::v1::ListSubnetsResponse& response) {
 absl::Status Run(const std::vector<char*>& args, int* exit_code) {
   if (args.size() < 2) {
     return absl::InvalidArgumentError(
-        "usage: ofactl submit FILE | list | get|watch|cancel|report|subnets JOB_ID");
+        "usage: ofactl submit FILE | list | health | get|watch|cancel|report|subnets JOB_ID");
   }
   const std::string command = args[1];
   const std::string output = absl::GetFlag(FLAGS_output);
   if (output != "text" && output != "json") {
     return absl::InvalidArgumentError(absl::StrCat("--output=", output, ": text or json"));
+  }
+  if (command == "health") {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        ofa::OpenCoordinatorChannel(absl::GetFlag(FLAGS_coordinator), absl::GetFlag(FLAGS_tls_ca));
+    if (!channel.ok()) return channel.status();
+    absl::StatusOr<std::string> health =
+        ofa::ofactl::CheckHealth(*channel, absl::GetFlag(FLAGS_service), absl::Seconds(5));
+    if (!health.ok()) {
+      return absl::Status(health.status().code(), absl::StrCat(absl::GetFlag(FLAGS_coordinator),
+                                                               ": ", health.status().message()));
+    }
+    absl::PrintF("%s\n", *health);
+    *exit_code = *health == "SERVING" ? 0 : 1;
+    return absl::OkStatus();
   }
   Client client;
   if (absl::Status s = client.Connect(); !s.ok()) return s;
@@ -436,7 +456,7 @@ absl::Status Run(const std::vector<char*>& args, int* exit_code) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "ofactl submit FILE [--watch] | list | get|watch|cancel|report|subnets JOB_ID");
+      "ofactl submit FILE [--watch] | list | health | get|watch|cancel|report|subnets JOB_ID");
   const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   int exit_code = 0;
   if (absl::Status s = Run(args, &exit_code); !s.ok()) {

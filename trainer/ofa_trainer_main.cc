@@ -37,6 +37,7 @@
 #include "absl/time/time.h"
 #include "trainer/checkpoint/checkpoint_store.h"
 #include "trainer/common/grpc_channel.h"
+#include "trainer/common/stop_request.h"
 #include "trainer/dist/file_store.h"
 #include "trainer/dist/grpc_store.h"
 #include "trainer/dist/local_launcher.h"
@@ -326,6 +327,8 @@ absl::Status Run() {
   options.job_id = absl::GetFlag(FLAGS_job_id);
   options.listen_host = absl::GetFlag(FLAGS_listen_host);
   options.collective_timeout = absl::Seconds(absl::GetFlag(FLAGS_collective_timeout_s));
+  // SIGTERM (a draining ofa-worker) or Ctrl-C: checkpoint at the next step, exit 75.
+  options.stop_requested = &ofa::InstallStopRequestHandler();
   absl::StatusOr<std::vector<ofa::trainer::PhaseSummary>> summaries =
       ofa::trainer::RunJob(*spec, options);
   if (!summaries.ok()) return summaries.status();
@@ -370,6 +373,7 @@ int main(int argc, char** argv) {
   }
   if (!status.ok()) {
     absl::FPrintF(stderr, "ofa-trainer: %s\n", status.ToString());
+    if (status.code() == absl::StatusCode::kCancelled) return ofa::kExitStoppedOnRequest;
     return status.code() == absl::StatusCode::kUnimplemented ? 3 : 2;
   }
   return 0;

@@ -4,8 +4,9 @@
 //   ofa-worker --coordinator=HOST:PORT --cpu_slots=2 --storage_root=/shared/ofa
 //       [--token_file=worker.token] [--tls_ca=ca.pem]
 //
-// SIGINT/SIGTERM stop its trainers (SIGTERM, then SIGKILL after --stop_grace_s) and report
-// them before exiting; the coordinator retries their phases elsewhere.
+// SIGINT/SIGTERM drain the node: its trainers checkpoint and stop (SIGKILL after
+// --drain_grace_s), their ends are reported and the worker deregisters before exiting; the
+// coordinator resumes their phases elsewhere from those checkpoints.
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,7 +45,10 @@ ABSL_FLAG(std::string, storage_root, "ofa-storage",
 ABSL_FLAG(std::string, data_root, ".", "Root that relative dataset paths resolve under.");
 ABSL_FLAG(std::string, work_dir, "",
           "This worker's own files (task specs, logs); default: <storage_root>/workers/<host>.");
-ABSL_FLAG(double, stop_grace_s, 10, "Seconds a trainer has to end after SIGTERM.");
+ABSL_FLAG(double, stop_grace_s, 10, "Seconds a cancelled trainer has to end after SIGTERM.");
+ABSL_FLAG(double, drain_grace_s, 60,
+          "On SIGTERM (node drain): seconds the trainers have to checkpoint and exit. Keep it "
+          "10-20 s under the pod's terminationGracePeriodSeconds.");
 ABSL_FLAG(double, silence_limit_s, 1800, "Kill a trainer whose progress is silent this long.");
 ABSL_FLAG(int, collective_timeout_s, 60, "Trainers' collective timeout.");
 ABSL_FLAG(double, cpu_watts_per_core, 6.0,
@@ -140,6 +144,12 @@ absl::Status Run() {
   fs::create_directories(options.work_dir, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", options.work_dir));
   options.stop_grace = absl::Seconds(absl::GetFlag(FLAGS_stop_grace_s));
+  const double drain_grace = absl::GetFlag(FLAGS_drain_grace_s);
+  if (!(drain_grace >= 0 && drain_grace <= 3600)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--drain_grace_s=", drain_grace, ": must be in [0, 3600]"));
+  }
+  options.drain_grace = absl::Seconds(drain_grace);
   options.silence_limit = absl::Seconds(absl::GetFlag(FLAGS_silence_limit_s));
   options.collective_timeout_s = absl::GetFlag(FLAGS_collective_timeout_s);
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "trainer/common/grpc_channel.h"
+#include "trainer/common/stop_request.h"
 #include "trainer/spec/job_spec_io.h"
 
 namespace ofa::worker {
@@ -48,6 +49,19 @@ std::string FileName(const std::string& task_id) {
     if (c == '/') c = '_';
   }
   return name;
+}
+
+// How a trainer's end is reported. A preemption is not the job's fault: a trainer stopped
+// by this node's drain (even one killed before it could checkpoint: its phase resumes from an
+// older checkpoint), or one that stopped with exit code 75 unasked, because a peer rank of
+// its gang on a draining node was asked to stop.
+ofa::v1::TaskState EndState(const TrainerProcess::Exit& exit, bool cancelled, bool draining) {
+  if (exit.exit_code == 0) return ofa::v1::TASK_STATE_SUCCEEDED;
+  if (cancelled) return ofa::v1::TASK_STATE_KILLED;
+  if (draining || (exit.exit_code == kExitStoppedOnRequest && !exit.stopped)) {
+    return ofa::v1::TASK_STATE_PREEMPTED;
+  }
+  return ofa::v1::TASK_STATE_FAILED;
 }
 
 }  // namespace
@@ -193,7 +207,8 @@ void WorkerAgent::Supervise(absl::Time now) {
     task.progress->Update(now);
     std::optional<TrainerProcess::Exit> exit = task.process->Poll(now);
     if (!exit.has_value()) {
-      if (!task.cancelled && now - task.progress->last_activity() > options_.silence_limit) {
+      if (!task.cancelled && !draining_ &&
+          now - task.progress->last_activity() > options_.silence_limit) {
         Log(absl::StrCat(it->first, ": no progress for ",
                          absl::FormatDuration(options_.silence_limit), "; stopping it"));
         task.process->Stop(options_.stop_grace, now);
@@ -211,12 +226,13 @@ void WorkerAgent::Supervise(absl::Time now) {
     result.set_task_id(it->first);
     result.set_exit_code(exit->exit_code);
     *result.mutable_usage() = UsageOf(task, now);
-    result.set_state(exit->exit_code == 0 ? ofa::v1::TASK_STATE_SUCCEEDED
-                     : task.cancelled     ? ofa::v1::TASK_STATE_KILLED
-                                          : ofa::v1::TASK_STATE_FAILED);
+    result.set_state(EndState(*exit, task.cancelled, draining_));
     if (exit->exit_code != 0) {
       std::string error = task.process->LogTail(3000);
-      if (!task.cancelled && exit->stopped) {
+      if (draining_ && exit->exit_code != kExitStoppedOnRequest) {
+        error = absl::StrCat("the node drained before the trainer could checkpoint (exit code ",
+                             exit->exit_code, ")\n", error);
+      } else if (!task.cancelled && exit->stopped) {
         error = absl::StrCat("stopped after no progress for ",
                              absl::FormatDuration(options_.silence_limit), "\n", error);
       }
@@ -255,6 +271,7 @@ void WorkerAgent::SendResults() {
 absl::Status WorkerAgent::HeartbeatOnce(absl::Time now) {
   ofa::v1::HeartbeatRequest request;
   request.set_worker_id(worker_id_);
+  request.set_draining(draining_);
   for (const auto& [id, task] : tasks_) {
     ofa::v1::TaskStatus* status = request.add_tasks();
     status->set_task_id(id);
@@ -298,6 +315,7 @@ absl::Status WorkerAgent::HeartbeatOnce(absl::Time now) {
     it->second.cancelled = true;
     it->second.process->Stop(options_.stop_grace, now);
   }
+  if (draining_) return absl::OkStatus();  // Nothing new starts on a draining node.
   for (const ofa::v1::TaskAssignment& a : response.assignments()) StartTask(a, now);
   return absl::OkStatus();
 }
@@ -350,9 +368,60 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
     }
     absl::SleepFor(kSupervisionPeriod);
   }
-  Log("stopping: ending trainers");
-  StopAll(options_.stop_grace);
-  SendResults();
+  Drain();
+  return absl::OkStatus();
+}
+
+void WorkerAgent::Drain() {
+  draining_ = true;
+  const absl::Time start = absl::Now();
+  Log(absl::StrFormat("draining: %d trainer(s) checkpoint and stop (at most %s), then this "
+                      "worker deregisters",
+                      tasks_.size(), absl::FormatDuration(options_.drain_grace)));
+  // SIGTERM now (each trainer checkpoints at its next step and exits 75), SIGKILL at the end
+  // of the grace period. Heartbeats go on meanwhile, saying the node is draining.
+  for (auto& [id, task] : tasks_) task.process->Stop(options_.drain_grace, start);
+  absl::Time next_heartbeat = start;
+  while (true) {
+    const absl::Time now = absl::Now();
+    Supervise(now);
+    if (!worker_id_.empty()) SendResults();
+    if (tasks_.empty()) break;
+    if (!worker_id_.empty() && now >= next_heartbeat) {
+      next_heartbeat = now + heartbeat_interval_;
+      if (absl::Status s = HeartbeatOnce(now); !s.ok()) Log(std::string(s.message()));
+    }
+    absl::SleepFor(kSupervisionPeriod);
+  }
+  if (worker_id_.empty()) return;  // Never registered, or the coordinator forgot us.
+  // Results still undelivered get a few more tries: the coordinator may be restarting too.
+  for (int i = 0; i < 10 && !unreported_.empty(); ++i) {
+    SendResults();
+    if (!unreported_.empty()) absl::SleepFor(absl::Milliseconds(500));
+  }
+  if (!unreported_.empty()) {
+    Log(absl::StrFormat("%d result(s) could not be delivered; the coordinator reschedules those "
+                        "tasks when this worker's lease runs out", unreported_.size()));
+    return;
+  }
+  if (absl::Status s = Deregister(); !s.ok()) {
+    Log(absl::StrCat(s.message(), "; the coordinator drops this worker when its lease runs out"));
+    return;
+  }
+  Log(absl::StrCat("drained and deregistered in ", absl::FormatDuration(absl::Now() - start)));
+}
+
+absl::Status WorkerAgent::Deregister() {
+  ofa::v1::DeregisterWorkerRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_reason("stop signal (node drain or shutdown)");
+  grpc::ClientContext context;
+  PrepareContext(context, absl::Seconds(10));
+  ofa::v1::DeregisterWorkerResponse response;
+  grpc::Status status = stub_->DeregisterWorker(&context, request, &response);
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("deregister: ", status.error_message()));
+  }
   return absl::OkStatus();
 }
 

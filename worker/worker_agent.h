@@ -21,7 +21,7 @@ namespace ofa::worker {
 // forwards its progress, stops it on cancellation (SIGTERM, SIGKILL after a grace period),
 // and reports how it ended. Results that cannot be delivered (coordinator down) are kept
 // and sent again; after a coordinator restart the agent stops its trainers and registers
-// again (the coordinator resumes their phases from checkpoints).
+// again (the coordinator resumes their phases from checkpoints). Asked to stop, it drains.
 class WorkerAgent {
  public:
   struct Options {
@@ -38,6 +38,10 @@ class WorkerAgent {
     std::string data_root;     // Data sets (relative dataset roots resolve under it).
     std::string work_dir;      // This worker's own files: spec copies, logs, progress.
     absl::Duration stop_grace = absl::Seconds(10);
+    // Draining (stop requested, e.g. SIGTERM on a node drain): trainers get this long to
+    // checkpoint and exit before they are killed. Keep it under Kubernetes'
+    // terminationGracePeriodSeconds, with room for the final reports.
+    absl::Duration drain_grace = absl::Seconds(60);
     // A trainer whose progress file has not grown for this long is hung and is killed.
     absl::Duration silence_limit = absl::Minutes(30);
     int collective_timeout_s = 60;
@@ -47,7 +51,9 @@ class WorkerAgent {
   };
 
   explicit WorkerAgent(Options options);
-  // Runs until `stop` is set; then stops its trainers and returns.
+  // Runs until `stop` is set; then drains: tells the coordinator (no new work), has its
+  // trainers checkpoint and exit (TASK_STATE_PREEMPTED: their phases resume elsewhere),
+  // reports them, deregisters and returns.
   absl::Status Run(const std::atomic<bool>& stop);
 
  private:
@@ -67,6 +73,8 @@ class WorkerAgent {
   void Supervise(absl::Time now);
   void SendResults();
   void StopAll(absl::Duration grace);
+  void Drain();
+  absl::Status Deregister();
   void PrepareContext(grpc::ClientContext& context, absl::Duration deadline) const;
   // Advances the energy meter to `now`, giving each CPU slot its trainer's CPU time.
   void SampleEnergy(absl::Time now);
@@ -80,6 +88,7 @@ class WorkerAgent {
   std::vector<ofa::v1::ReportTaskResultRequest> unreported_;  // Ended, not yet delivered.
   std::unique_ptr<EnergyMeter> meter_;
   absl::Time last_energy_sample_ = absl::InfinitePast();
+  bool draining_ = false;
 };
 
 }  // namespace ofa::worker

@@ -6,61 +6,8 @@
 # kill -9 of the coordinator mid-job; a worker that goes silent; cancellation; auth.
 set -uo pipefail
 coordinator_bin="$1" worker_bin="$2" trainer_bin="$3" ofactl_bin="$4"
-tmp="${TEST_TMPDIR:-$(mktemp -d)}/service"
-rm -rf "$tmp" && mkdir -p "$tmp"
-failures=0
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; pkill -9 -f "$tmp/storage" 2>/dev/null; }
-trap cleanup EXIT
-
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
-ok() { echo "ok   $*"; }
-
-cat >"$tmp/tokens" <<'TOKENS'
-# token                       role       name
-admin-token-0123456789         admin      ops
-alice-token-0123456789         submitter  alice
-bobby-token-0123456789         submitter  bob
-worker-token-0123456789        worker     fleet
-TOKENS
-echo worker-token-0123456789 >"$tmp/worker.token"
-
-start_coordinator() {  # start_coordinator LISTEN
-  "$coordinator_bin" --listen="$1" --port_file="$tmp/port" --state_dir="$tmp/state" \
-    --metrics_listen=127.0.0.1:0 \
-    --tokens_file="$tmp/tokens" --heartbeat_interval_s=0.5 --lease_s=3 \
-    >>"$tmp/coordinator.log" 2>&1 &
-  coordinator_pid=$!
-  pids+=("$coordinator_pid")
-  for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-  [ -s "$tmp/port" ] || { echo "FAIL the coordinator did not start:"; cat "$tmp/coordinator.log"; exit 1; }
-}
-start_worker() {  # start_worker NAME
-  "$worker_bin" --coordinator="127.0.0.1:$port" --token_file="$tmp/worker.token" \
-    --hostname="$1" --gpus=none --cpu_slots=1 --threads_per_slot=1 --trainer="$trainer_bin" \
-    --storage_root="$tmp/storage" --stop_grace_s=2 >>"$tmp/$1.log" 2>&1 &
-  pids+=("$!")
-  eval "worker_pid_${1//-/_}=$!"
-}
-ctl() { OFA_TOKEN="${TOKEN:-alice-token-0123456789}" "$ofactl_bin" --coordinator="127.0.0.1:$port" "$@"; }
-job_state() { ctl get "$1" --output=json | grep -o '"state":"JOB_STATE_[A-Z]*"' | head -1 | cut -d'"' -f4; }
-wait_state() {  # wait_state JOB STATE SECONDS
-  local deadline=$((SECONDS + $3))
-  while [ $SECONDS -lt $deadline ]; do
-    [ "$(job_state "$1")" = "JOB_STATE_$2" ] && return 0
-    sleep 0.5
-  done
-  return 1
-}
-# Waits until the job's rank-0 trainer of PHASE has written a periodic checkpoint.
-wait_checkpoint() {  # wait_checkpoint JOB PHASE SECONDS
-  local deadline=$((SECONDS + $3))
-  while [ $SECONDS -lt $deadline ]; do
-    ls -d "$tmp/storage/jobs/$1/phases/$2"/step-* >/dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  return 1
-}
+test_name=service
+source "$(dirname "$0")/service_lib.sh"
 
 start_coordinator 127.0.0.1:0
 port=$(cat "$tmp/port")

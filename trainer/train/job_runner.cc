@@ -220,6 +220,7 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
       config.checkpoint_interval_seconds = interval > 0 ? interval : 600;
       config.keep_checkpoints = spec.checkpoint().keep_last() > 0 ? spec.checkpoint().keep_last() : 3;
       if (options.stop_phase == phase.name()) config.stop_after_step = options.stop_after_step;
+      config.stop_requested = options.stop_requested;
       config.rank = options.rank;
       config.world_size = world;
       config.micro_batches = options.micro_batches;

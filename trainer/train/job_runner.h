@@ -1,6 +1,7 @@
 #ifndef OFA_TRAINER_TRAIN_JOB_RUNNER_H_
 #define OFA_TRAINER_TRAIN_JOB_RUNNER_H_
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct JobRunOptions {
   // Stop (ABORTED) in phase `stop_phase` after `stop_after_step` steps, as a crash would.
   std::string stop_phase;
   int64_t stop_after_step = -1;
+  // Set (by a signal handler) to stop gracefully: the running phase checkpoints at its next
+  // step and the job returns CANCELLED (see PhaseRunConfig::stop_requested). Null = never.
+  const std::atomic<bool>* stop_requested = nullptr;
   // Periodic checkpoints every this many steps (0 = by time only, per the spec's policy).
   int64_t checkpoint_every_steps = 0;
   ProgressReporter* progress = nullptr;  // Required.

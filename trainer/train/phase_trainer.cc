@@ -82,6 +82,15 @@ absl::StatusOr<std::unique_ptr<GradientReducer>> PhaseTrainer::JoinRanks(int64_t
                                            GradientReducer::Options{config_.bucket_bytes});
 }
 
+absl::StatusOr<bool> PhaseTrainer::AnyRankAskedToStop() {
+  const bool here = config_.stop_requested != nullptr && config_.stop_requested->load();
+  if (config_.world_size == 1 || config_.stop_requested == nullptr) return here;
+  // One element per step: small next to the step's gradient all-reduce.
+  std::vector<torch::Tensor> flag = {torch::full({1}, here ? 1.0f : 0.0f)};
+  if (absl::Status s = communicator->AllReduce(flag, ReduceOp::kSum); !s.ok()) return s;
+  return flag[0].item<float>() > 0;
+}
+
 absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
   const ofa::v1::PhaseSpec& phase = config_.phase;
   BatchLoader loader(train_, {.batch_size = config_.batch_size,
@@ -122,6 +131,7 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
     model_->SortChannelsByImportance(config_.kept_expand_ratios);
   }
 
+  int64_t saved_step = outcome.resumed ? step : -1;  // Of the newest checkpoint there is.
   auto save = [&](const std::string& name) -> absl::Status {
     const LoaderPosition p = loader.position();
     nlohmann::json state = {{"phase", phase.name()}, {"phase_index", config_.phase_index},
@@ -131,6 +141,7 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
     if (absl::Status s = store_.Save(name, {model_.get(), optimizer.get(), state}); !s.ok()) {
       return s;
     }
+    saved_step = step;
     progress_.Event("checkpoint", absl::StrFormat("phase %s: checkpoint %s at step %d",
                                                   phase.name(), name, step),
                     {{"phase", phase.name()}, {"step", step}, {"checkpoint", name}});
@@ -156,6 +167,25 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
     if (config_.stop_after_step >= 0 && step >= config_.stop_after_step) {
       return absl::AbortedError(absl::StrCat("phase ", phase.name(), ": stopped after step ",
                                              step, " as requested"));
+    }
+    absl::StatusOr<bool> stop = AnyRankAskedToStop();
+    if (!stop.ok()) return stop.status();
+    if (*stop) {
+      // Rank 0 checkpoints where every rank stopped, unless there is one of this step
+      // already (periodic, or the one this call resumed from) or nothing to keep (step 0).
+      const std::string checkpoint =
+          step == 0 ? "none (stopped before the first step)" : CheckpointStore::StepName(step);
+      if (step > 0 && saved_step != step && config_.rank == 0) {
+        if (absl::Status s = save(checkpoint); !s.ok()) return s;
+      }
+      if (reducer != nullptr) {
+        if (absl::Status s = communicator->Barrier(); !s.ok()) return s;
+      }
+      const std::string message =
+          absl::StrFormat("phase %s: stopped on request at step %d/%d; checkpoint: %s",
+                          phase.name(), step, total_steps, checkpoint);
+      progress_.Event("stopped", message, {{"phase", phase.name()}, {"step", step}});
+      return absl::CancelledError(message);
     }
     SetLearningRate(*optimizer, schedule.At(step));
     ZeroGradients(model_->parameters());

@@ -1,6 +1,7 @@
 #ifndef OFA_TRAINER_TRAIN_PHASE_TRAINER_H_
 #define OFA_TRAINER_TRAIN_PHASE_TRAINER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -44,6 +45,10 @@ struct PhaseRunConfig {
   // Stop (ABORTED) once this many steps of the phase are done, as a crash or preemption
   // would; -1 = run to the end. For tests and drain.
   int64_t stop_after_step = -1;
+  // Graceful stop (node drain, Ctrl-C): once this is set on any rank, every rank stops
+  // before the same step (the ranks agree through a one-element all-reduce per step), rank 0
+  // writes a checkpoint there, and Run() returns CANCELLED. Null = never.
+  const std::atomic<bool>* stop_requested = nullptr;
 };
 
 struct PhaseOutcome {
@@ -80,6 +85,9 @@ class PhaseTrainer {
   // Data parallel: checks that every rank resumed at `step`, broadcasts rank 0's weights and
   // returns the reducer of this phase.
   absl::StatusOr<std::unique_ptr<GradientReducer>> JoinRanks(int64_t step);
+  // Whether any rank has been asked to stop; a collective when data parallel, so every rank
+  // gets the same answer at the same step.
+  absl::StatusOr<bool> AnyRankAskedToStop();
 
   OfaSupernet model_;
   OfaSupernet teacher_;

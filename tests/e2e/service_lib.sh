@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Shared by the service's end-to-end tests (sourced): a scratch directory, process cleanup,
+# tokens, and helpers that start ofa-coordinator and ofa-worker processes on loopback and
+# follow jobs with ofactl. The sourcing test sets coordinator_bin, worker_bin, trainer_bin,
+# ofactl_bin and test_name first.
+tmp="${TEST_TMPDIR:-$(mktemp -d)}/$test_name"
+rm -rf "$tmp" && mkdir -p "$tmp"
+failures=0
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; pkill -9 -f "$tmp/storage" 2>/dev/null; }
+trap cleanup EXIT
+
+fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+ok() { echo "ok   $*"; }
+
+cat >"$tmp/tokens" <<'TOKENS'
+# token                       role       name
+admin-token-0123456789         admin      ops
+alice-token-0123456789         submitter  alice
+bobby-token-0123456789         submitter  bob
+worker-token-0123456789        worker     fleet
+TOKENS
+echo worker-token-0123456789 >"$tmp/worker.token"
+
+start_coordinator() {  # start_coordinator LISTEN
+  "$coordinator_bin" --listen="$1" --port_file="$tmp/port" --state_dir="$tmp/state" \
+    --metrics_listen=127.0.0.1:0 --metrics_port_file="$tmp/metrics_port" \
+    --tokens_file="$tmp/tokens" --heartbeat_interval_s=0.5 --lease_s=3 \
+    >>"$tmp/coordinator.log" 2>&1 &
+  coordinator_pid=$!
+  pids+=("$coordinator_pid")
+  for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+  [ -s "$tmp/port" ] || { echo "FAIL the coordinator did not start:"; cat "$tmp/coordinator.log"; exit 1; }
+}
+start_worker() {  # start_worker NAME
+  "$worker_bin" --coordinator="127.0.0.1:$port" --token_file="$tmp/worker.token" \
+    --hostname="$1" --gpus=none --cpu_slots=1 --threads_per_slot=1 --trainer="$trainer_bin" \
+    --storage_root="$tmp/storage" --stop_grace_s=2 --drain_grace_s=30 >>"$tmp/$1.log" 2>&1 &
+  pids+=("$!")
+  eval "worker_pid_${1//-/_}=$!"
+}
+ctl() { OFA_TOKEN="${TOKEN:-alice-token-0123456789}" "$ofactl_bin" --coordinator="127.0.0.1:$port" "$@"; }
+job_state() { ctl get "$1" --output=json | grep -o '"state":"JOB_STATE_[A-Z]*"' | head -1 | cut -d'"' -f4; }
+wait_state() {  # wait_state JOB STATE SECONDS
+  local deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do
+    [ "$(job_state "$1")" = "JOB_STATE_$2" ] && return 0
+    sleep 0.5
+  done
+  return 1
+}
+# Waits until the job's rank-0 trainer of PHASE has written a periodic checkpoint.
+wait_checkpoint() {  # wait_checkpoint JOB PHASE SECONDS
+  local deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do
+    ls -d "$tmp/storage/jobs/$1/phases/$2"/step-* >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
