@@ -49,9 +49,18 @@ for _ in $(seq 50); do grep -q "registered as" "$tmp/worker.log" && break; sleep
 grep -q "registered as" "$tmp/worker.log" && ok "a worker registers over TLS with its token" ||
   fail "worker over TLS: $(cat "$tmp/worker.log")"
 
-start server-mtls --tls_client_ca="$tmp/ca.pem"
+# Kubernetes' gRPC probes speak no TLS: --health_listen serves only the health service,
+# plaintext, even under mutual TLS.
+health_port=$((20000 + RANDOM % 40000))
+start server-mtls --tls_client_ca="$tmp/ca.pem" --health_listen="127.0.0.1:$health_port"
 out=$(ctl list --tls_ca="$tmp/ca.pem" 2>&1)
 [ $? -eq 2 ] && ok "mutual TLS refuses a client without a certificate" || fail "mTLS without cert: $out"
+out=$("$ofactl_bin" --coordinator="127.0.0.1:$health_port" health 2>&1)
+[ "$out" = SERVING ] && ok "the plaintext health port answers SERVING under mutual TLS" ||
+  fail "health port: $out ($(cat "$tmp/server-mtls.log"))"
+out=$("$ofactl_bin" --coordinator="127.0.0.1:$health_port" list 2>&1)
+[ $? -eq 2 ] && grep -q UNIMPLEMENTED <<<"$out" && ok "the health port serves nothing else" ||
+  fail "health port served: $out"
 
 out=$("$coordinator_bin" --state_dir="$tmp/x" --tls_cert="$tmp/server.pem" 2>&1)
 [ $? -eq 2 ] && grep -q "tls_cert and --tls_key go together" <<<"$out" &&
