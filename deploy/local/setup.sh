@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package ofa-train needs to build, test and run on a fresh Debian 12
-# machine, and the one npm package its tests use (ONNX Runtime). Idempotent: packages already
-# present are skipped, and apt and npm are only touched when something is missing. Both README
-# commands call this first.
+# machine, and the npm packages its tests use (ONNX Runtime, Kubernetes schemas). Idempotent:
+# packages already present are skipped, and apt and npm are only touched when something is
+# missing. Both README commands call this first.
 set -euo pipefail
 
 PACKAGES=(
@@ -50,14 +50,24 @@ else
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# ONNX Runtime for the tests that run the ONNX exports: not a Debian package, so the pinned
-# npm package (tests/onnx/package-lock.json) from the npm registry. --ignore-scripts: its
-# install script only downloads CUDA providers from GitHub; the CPU runtime is in the package.
-onnx_dir="$(cd "$(dirname "$0")/../../tests/onnx" && pwd)"
-if ! cmp -s "$onnx_dir/package-lock.json" "$onnx_dir/node_modules/.package-lock.json.installed"; then
-  echo "setup: installing onnxruntime-node (npm ci in tests/onnx)"
-  (cd "$onnx_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
-    { echo "setup: npm ci in $onnx_dir failed" >&2; exit 1; }
-  cp "$onnx_dir/package-lock.json" "$onnx_dir/node_modules/.package-lock.json.installed"
+# npm packages the tests use, pinned by each directory's package-lock.json: ONNX Runtime
+# (tests/onnx) for the ONNX exports, and Kubernetes/Prometheus-operator schemas, YAML and
+# TypeScript (tests/deploy) for the manifests. Not Debian packages, so from the npm registry.
+# --ignore-scripts: onnxruntime-node's install script only downloads CUDA providers from
+# GitHub; its CPU runtime is in the package. Skipped while a lockfile is unchanged.
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+for dir in "$repo/tests/onnx" "$repo/tests/deploy"; do
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"; then
+    echo "setup: npm ci in ${dir#"$repo"/}"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+      { echo "setup: npm ci in $dir failed" >&2; exit 1; }
+    cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"
+  fi
+done
+# kubectl renders the Kubernetes manifests (kubectl kustomize). Debian's kubernetes-client
+# is too old (its kustomize is v2); the machine image's kubectl 1.32 is used.
+if ! kubectl version --client 2>/dev/null | grep -q "Kustomize Version: v5"; then
+  echo "setup: warning: no kubectl with kustomize v5 on PATH; tests/deploy:k8s_manifests_test" \
+    "will fail (install kubectl >= 1.27)" >&2
 fi
 echo "setup: done"
