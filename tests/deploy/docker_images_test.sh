@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# What can be checked of the container images without a Docker engine (none runs here):
+# check_dockerfiles.mjs on deploy/docker's Dockerfiles, then planted mistakes it must catch;
+# and runtime_packages.sh, which picks the final stage's packages, run on the real binaries.
+#   docker_images_test.sh CHECK_DOCKERFILES_MJS DOCKERIGNORE RUNTIME_PACKAGES_SH \
+#       CPU_DOCKERFILE CUDA_DOCKERFILE BINARY...
+set -uo pipefail
+check="$1" dockerignore="$2" runtime_packages="$3" cpu="$4" cuda="$5"
+shift 5
+binaries=("$@")
+tmp="${TEST_TMPDIR:-$(mktemp -d)}/docker"
+rm -rf "$tmp" && mkdir -p "$tmp"
+failures=0
+fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+ok() { echo "ok   $*"; }
+names=$(for b in "${binaries[@]}"; do basename "$b"; done | paste -sd,)
+lint() { node "$check" --binaries="$names" --dockerignore="$dockerignore" "$@"; }
+
+out=$(lint "$cpu" "$cuda")
+[ $? -eq 0 ] && ok "both Dockerfiles pass: multi-stage, pinned bases, non-root, runtime-only final stage" ||
+  fail "$out"
+
+expect_caught() {  # expect_caught WHAT PATTERN SED_SCRIPT
+  sed -e "$3" "$cpu" >"$tmp/Dockerfile"
+  if cmp -s "$cpu" "$tmp/Dockerfile"; then fail "$1: the edit changed nothing"; return; fi
+  local out; out=$(lint "$tmp/Dockerfile")
+  if [ $? -ne 0 ] && grep -q -- "$2" <<<"$out"; then ok "caught: $1"; else fail "$1 not caught: $out"; fi
+}
+expect_caught "a final stage running as root" "sets no USER" '/^USER /d'
+expect_caught "an unpinned base image" "not pinned" 's/^FROM debian:12.11-slim$/FROM debian:latest/'
+expect_caught "a token baked in" "looks like a credential" 's/^ENV PATH=/ENV OFA_TOKEN=abc PATH=/'
+expect_caught "a key copied in" "copies a key" 's|^COPY --from=build /out/bin/ /opt/ofa/bin/|&\nCOPY deploy/k8s/overlays/gpu/secrets/tls.key /etc/|'
+expect_caught "a compiler in the final stage" "installs build-essential" \
+  's/dataset-fashion-mnist ca-certificates/dataset-fashion-mnist build-essential/'
+expect_caught "an entrypoint no build produces" "no build target produces" 's|/opt/ofa/bin/ofa-coordinator"|/opt/ofa/bin/ofa-server"|'
+expect_caught "a single-stage image" "must be multi-stage" '1,/^FROM debian:12.11-slim$/{/^FROM debian:12.11-slim$/!d}'
+cp "$dockerignore" "$tmp/dockerignore" && sed -i '/secrets/d' "$tmp/dockerignore"
+out=$(node "$check" --binaries="$names" --dockerignore="$tmp/dockerignore" "$cpu")
+[ $? -ne 0 ] && grep -q "does not exclude deploy/k8s/overlays/\*/secrets" <<<"$out" &&
+  ok "caught: a .dockerignore that lets the overlays' secrets into the build context" || fail ".dockerignore: $out"
+
+# The final stage's package list, from the binaries this build produced.
+packages=$(bash "$runtime_packages" "${binaries[@]}" 2>"$tmp/unowned.txt")
+rc=$?
+count=$(wc -l <<<"$packages")
+if [ $rc -eq 0 ] && grep -qx libtorch1.13 <<<"$packages" && grep -qx 'libgrpc++1.51' <<<"$packages" &&
+   grep -qx libprotobuf32 <<<"$packages" && grep -qx libsqlite3-0 <<<"$packages" &&
+   ! grep -q -- '-dev$' <<<"$packages" && [ ! -s "$tmp/unowned.txt" ]; then
+  ok "runtime_packages.sh: $count runtime packages (LibTorch, gRPC, protobuf, SQLite; no -dev)"
+else
+  fail "runtime_packages.sh (rc $rc): $(tr '\n' ' ' <<<"$packages") $(cat "$tmp/unowned.txt")"
+fi
+bash "$runtime_packages" "$dockerignore" >/dev/null 2>&1
+[ $? -eq 2 ] && ok "runtime_packages.sh refuses a file that is not an executable" ||
+  fail "runtime_packages.sh accepted a non-executable"
+
+[ $failures -eq 0 ]
