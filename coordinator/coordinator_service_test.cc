@@ -356,6 +356,58 @@ TEST_F(CoordinatorServiceTest, CancelStopsTasksAndFreesTheirSlots) {
   EXPECT_EQ(r.assignments(0).scope().job_id(), second.id());
 }
 
+TEST_F(CoordinatorServiceTest, ADrainedWorkersPhaseResumesAtOnceWithoutCountingAFailure) {
+  ofa::v1::Job job;
+  // One attempt allowed: a preemption counted as a failure would fail the job.
+  ASSERT_TRUE(Submit(kAlice, Spec(2, /*attempts=*/1), &job).ok());
+  Tick(absl::Seconds(6));
+  const std::string a = Register("node-a"), b = Register("node-b");
+  Tick();
+  ofa::v1::HeartbeatResponse ra = Beat(a), rb = Beat(b);
+  ASSERT_EQ(ra.assignments_size(), 1);
+  ASSERT_EQ(rb.assignments_size(), 1);
+  // node-b drains: no new work for it; both ranks stop at the same step, after a checkpoint.
+  ofa::v1::HeartbeatRequest draining;
+  draining.set_worker_id(b);
+  draining.set_draining(true);
+  draining.add_tasks()->set_task_id(rb.assignments(0).task_id());
+  draining.mutable_tasks(0)->set_state(ofa::v1::TASK_STATE_RUNNING);
+  ofa::v1::HeartbeatResponse ignored;
+  ASSERT_TRUE(fleet_->Heartbeat(As(kWorker).get(), draining, &ignored).ok());
+  Report(b, rb.assignments(0).task_id(), ofa::v1::TASK_STATE_PREEMPTED);
+  Report(a, ra.assignments(0).task_id(), ofa::v1::TASK_STATE_PREEMPTED);
+  ofa::v1::DeregisterWorkerRequest leave;
+  leave.set_worker_id(b);
+  leave.set_reason("node drain");
+  ofa::v1::DeregisterWorkerResponse left;
+  ASSERT_TRUE(fleet_->DeregisterWorker(As(kWorker).get(), leave, &left).ok());
+  EXPECT_TRUE(Beat(b).reregister()) << "a deregistered worker is gone at once";
+  grpc::Status again = fleet_->DeregisterWorker(As(kWorker).get(), leave, &left);
+  EXPECT_EQ(again.error_code(), grpc::StatusCode::NOT_FOUND) << again.error_message();
+
+  job = Get(job.id());
+  EXPECT_EQ(job.state(), ofa::v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job.phases(0).state(), ofa::v1::PHASE_STATE_PENDING);
+  EXPECT_EQ(job.phases(0).preemptions(), 1);
+  EXPECT_EQ(job.phases(0).failed_attempts(), 0);
+  EXPECT_FALSE(job.phases(0).has_retry_time()) << "a preemption waits for no back-off";
+  EXPECT_THAT(job.phases(0).error(), HasSubstr("was preempted"));
+  // Placed again at the next tick, on node-a and a newcomer, never on the drained node.
+  const std::string c = Register("node-c");
+  Tick();
+  ofa::v1::HeartbeatResponse ra2 = Beat(a), rc = Beat(c);
+  ASSERT_EQ(ra2.assignments_size(), 1);
+  ASSERT_EQ(rc.assignments_size(), 1);
+  EXPECT_EQ(ra2.assignments(0).scope().attempt(), 2);
+
+  ofa::v1::DeregisterWorkerRequest bad;
+  grpc::Status invalid = fleet_->DeregisterWorker(As(kWorker).get(), bad, &left);
+  EXPECT_EQ(invalid.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(invalid.error_message(), HasSubstr("worker_id"));
+  grpc::Status denied = fleet_->DeregisterWorker(As(kAlice).get(), leave, &left);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
 TEST_F(CoordinatorServiceTest, ALostWorkersTaskIsRescheduledElsewhere) {
   ofa::v1::Job job;
   ASSERT_TRUE(Submit(kAlice, Spec(1), &job).ok());
