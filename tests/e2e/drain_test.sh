@@ -14,25 +14,7 @@ start_coordinator 127.0.0.1:0
 port=$(cat "$tmp/port") metrics_port=$(cat "$tmp/metrics_port")
 for node in node-a node-b node-c; do start_worker "$node"; done
 
-cat >"$tmp/drainy.yaml" <<'SPEC'
-name: drainy
-seed: 5
-supernet: {preset: ofa_small_28, width_multiplier: 0.25}
-dataset:
-  kind: DATASET_KIND_SYNTHETIC
-  batch_size_per_device: 8
-  synthetic: {train_images: 1024, test_images: 32, image_size: 28, channels: 1, num_classes: 10}
-resources: {workers: 2, devices_per_worker: 1}
-checkpoint: {every_steps: 100000, retry_backoff: 60s, max_phase_attempts: 1}
-schedule:
-  overrides:
-    - {phase: full, epochs: 3}
-    - {phase: elastic_kernel, epochs: 1}
-    - {phase: elastic_depth_1, epochs: 1}
-    - {phase: elastic_depth_2, epochs: 1}
-    - {phase: elastic_expand_1, epochs: 1}
-    - {phase: elastic_expand_2, epochs: 1}
-SPEC
+spec drainy 2048 100000 60s 1 >"$tmp/drainy.yaml"
 job=$(ctl submit "$tmp/drainy.yaml" --output=json | grep -o 'job-[0-9]*' | head -1)
 [ -n "$job" ] || { echo "FAIL submit"; exit 1; }
 

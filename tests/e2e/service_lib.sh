@@ -59,3 +59,26 @@ wait_checkpoint() {  # wait_checkpoint JOB PHASE SECONDS
   return 1
 }
 
+# A small job: two ranks on two workers, synthetic data; by default checkpoints every 8 steps,
+# 1 s back-off, 3 attempts.
+spec() {  # spec NAME TRAIN_IMAGES [EVERY_STEPS RETRY_BACKOFF MAX_PHASE_ATTEMPTS]
+  cat <<SPEC
+name: $1
+seed: 5
+supernet: {preset: ofa_small_28, width_multiplier: 0.25}
+dataset:
+  kind: DATASET_KIND_SYNTHETIC
+  batch_size_per_device: 8
+  synthetic: {train_images: $2, test_images: 32, image_size: 28, channels: 1, num_classes: 10}
+resources: {workers: 2, devices_per_worker: 1}
+checkpoint: {every_steps: ${3:-8}, retry_backoff: ${4:-1s}, max_phase_attempts: ${5:-3}}
+schedule:
+  overrides:
+    - {phase: full, epochs: 2}
+    - {phase: elastic_kernel, epochs: 1}
+    - {phase: elastic_depth_1, epochs: 1}
+    - {phase: elastic_depth_2, epochs: 1}
+    - {phase: elastic_expand_1, epochs: 1}
+    - {phase: elastic_expand_2, epochs: 1}
+SPEC
+}

@@ -14,28 +14,6 @@ port=$(cat "$tmp/port")
 start_worker node-a
 start_worker node-b
 
-# A small job: two ranks (one per worker), synthetic data, checkpoints every 8 steps.
-spec() {  # spec NAME TRAIN_IMAGES
-  cat <<SPEC
-name: $1
-seed: 5
-supernet: {preset: ofa_small_28, width_multiplier: 0.25}
-dataset:
-  kind: DATASET_KIND_SYNTHETIC
-  batch_size_per_device: 8
-  synthetic: {train_images: $2, test_images: 32, image_size: 28, channels: 1, num_classes: 10}
-resources: {workers: 2, devices_per_worker: 1}
-checkpoint: {every_steps: 8, retry_backoff: 1s, max_phase_attempts: 3}
-schedule:
-  overrides:
-    - {phase: full, epochs: 2}
-    - {phase: elastic_kernel, epochs: 1}
-    - {phase: elastic_depth_1, epochs: 1}
-    - {phase: elastic_depth_2, epochs: 1}
-    - {phase: elastic_expand_1, epochs: 1}
-    - {phase: elastic_expand_2, epochs: 1}
-SPEC
-}
 spec steady 2048 >"$tmp/steady.yaml"
 spec crashy 2048 >"$tmp/crashy.yaml"
 spec long 2048 >"$tmp/long.yaml"
