@@ -60,6 +60,8 @@ expect_caught "a probe on a port the container lacks" "port 7072 is not a port" 
   '0,/port: 7071/s/port: 7071$/port: 7072/'
 expect_caught "a Service port with no container port" "target metricz is not a container port" \
   's/targetPort: metrics/targetPort: metricz/'
+expect_caught "a Secret file only root can read" "mode 400 is unreadable to uid 10001" \
+  's/defaultMode: 288/defaultMode: 256/'
 expect_caught "an unpinned image" "is not pinned" 's/image: ofa-train:0.1.0-cpu/image: ofa-train:latest/'
 expect_caught "a drain grace the pod's grace period cannot cover" "drain_grace_s=115" \
   's/--drain_grace_s=100/--drain_grace_s=115/'

@@ -132,6 +132,14 @@ for (const w of workloads) {
     if (claim && !find("PersistentVolumeClaim", claim)) {
       problem(where, `volume ${v.name}: PersistentVolumeClaim ${claim} is not in the render`);
     }
+    // Mounted files belong to root (group fsGroup): a non-root pod reads them only through
+    // the group bits with an fsGroup, or the other bits. The default mode is 0644.
+    const mode = (v.secret ?? v.configMap)?.defaultMode ?? 0o644;
+    const user = pod.securityContext?.runAsUser;
+    if ((v.secret || v.configMap) && user !== 0 && !(mode & 0o004) &&
+        !((mode & 0o040) && pod.securityContext?.fsGroup !== undefined)) {
+      problem(where, `volume ${v.name}: mode ${mode.toString(8)} is unreadable to uid ${user}`);
+    }
     for (const item of v.secret?.items ?? v.configMap?.items ?? []) {
       const source = v.secret ? find("Secret", v.secret.secretName) : find("ConfigMap", v.configMap.name);
       if (source && !keysOf(source).has(item.key)) problem(where, `volume ${v.name}: no key ${item.key}`);
