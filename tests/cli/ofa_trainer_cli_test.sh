@@ -159,4 +159,32 @@ expect "the same command resumes and finishes" 0 "$summary_row" -- "${kill_args[
 grep -q '"event":"phase_resumed"' "$tmp/kill.jsonl" ||
   { echo "FAIL the second launch did not resume from a checkpoint"; failures=$((failures + 1)); }
 
+# SIGTERM mid-phase (what a draining ofa-worker sends; Ctrl-C does the same): the phase
+# checkpoints at its next step and the trainer exits 75 saying so; the same command resumes
+# from that checkpoint.
+sed -e 's/train_images: 32/train_images: 4000/' -e 's/cli tiny/cli stop/' \
+  "$tmp/tiny.textproto" >"$tmp/stop.textproto"
+stop_args=(--job_spec="$tmp/stop.textproto" --output_dir="$tmp/stop" --calibration_batches=1
+  --progress_file="$tmp/stop.jsonl")
+"$trainer" "${stop_args[@]}" >"$tmp/stop.out" 2>&1 &
+stopped_pid=$!
+for _ in $(seq 600); do
+  grep -q '"event":"progress"' "$tmp/stop.jsonl" 2>/dev/null && break
+  sleep 0.1
+done
+kill -TERM "$stopped_pid"
+wait "$stopped_pid"
+rc=$?
+step=$(grep -o '"event":"stopped".*' "$tmp/stop.jsonl" | grep -o '"step":[0-9]*' | cut -d: -f2)
+checkpoint=$(printf 'step-%010d' "${step:-0}")
+if [ "$rc" -eq 75 ] && grep -q "stopped on request at step $step/.*checkpoint: $checkpoint" "$tmp/stop.out" &&
+   [ -f "$tmp/stop/phases/full/$checkpoint/manifest.json" ]; then
+  echo "ok   SIGTERM: checkpoint $checkpoint at the next step, exit code 75"
+else
+  echo "FAIL SIGTERM: rc=$rc (want 75), step '$step'"; tail -5 "$tmp/stop.out" | sed 's/^/    /'
+  failures=$((failures + 1))
+fi
+expect "after SIGTERM the same command resumes and finishes" 0 "resumed from checkpoint $checkpoint" -- \
+  "${stop_args[@]}"
+
 [ "$failures" -eq 0 ]

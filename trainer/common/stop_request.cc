@@ -19,7 +19,11 @@ const std::atomic<bool>& InstallStopRequestHandler() {
   // One-shot: the second SIGTERM or Ctrl-C kills, for a trainer stuck outside the step loop.
   action.sa_flags = SA_RESETHAND | SA_RESTART;
   sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
+  // An inherited "ignore SIGINT" (a background job of a script, nohup) stays: Ctrl-C is not
+  // meant for such a process.
+  struct sigaction old_int = {};
+  sigaction(SIGINT, nullptr, &old_int);
+  if (old_int.sa_handler != SIG_IGN) sigaction(SIGINT, &action, nullptr);
   return stop_requested;
 }
 

@@ -12,7 +12,8 @@ constexpr int kExitStoppedOnRequest = 75;
 
 // Installs SIGTERM and SIGINT handlers that set the returned flag, which long-running work
 // polls at safe points (between training steps). The handlers are one-shot: a second signal
-// ends the process as usual. Call once, from main().
+// ends the process as usual. SIGINT is left alone where it was ignored when the process
+// started. Call once, from main().
 const std::atomic<bool>& InstallStopRequestHandler();
 
 }  // namespace ofa
