@@ -120,6 +120,15 @@ void AllReduceRank(int rank, int world, const std::string& dir, std::FILE* out) 
                     Median(reducer_s), reducer.num_buckets());
     }
   }
+  // The stop flag every rank all-reduces once per step (graceful stop on a node drain).
+  std::vector<torch::Tensor> flag = {torch::zeros({1})};
+  std::vector<double> flag_s;
+  for (int i = 0; i < iterations + 2; ++i) {
+    const Clock::time_point start = Clock::now();
+    Check(comm->AllReduce(flag, ReduceOp::kSum));
+    if (i >= 2) flag_s.push_back(Seconds(start));
+  }
+  if (out != nullptr) absl::FPrintF(out, "stop-flag 4 %.9f\n", Median(flag_s));
 }
 
 // Rank side of measurement 2: "phase images_per_s hidden_fraction" per phase.
@@ -209,6 +218,11 @@ int Main() {
   absl::PrintF("%-14s %9s %8s %10s %10s %12s %12s %9s\n", "parameters", "MB", "buckets",
                "raw ms", "reducer ms", "raw GB/s", "reducer GB/s", "overhead");
   for (const auto& row : Launch("allreduce", world, dir)) {
+    if (row[0] == "stop-flag") {
+      absl::PrintF("stop flag (1 float, all-reduced once per training step): %s ms\n",
+                   absl::StrFormat("%.3f", std::stod(row[2]) * 1e3));
+      continue;
+    }
     double bytes = 0, raw = 0, reduced = 0;
     absl::SimpleAtod(row[1], &bytes);
     absl::SimpleAtod(row[2], &raw);
