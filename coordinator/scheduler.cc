@@ -405,18 +405,21 @@ absl::Status Scheduler::DeregisterWorker(const std::string& worker_id, const std
   const std::string host = worker->info.hostname();
   std::optional<std::vector<std::string>> held = fleet_.Remove(worker_id);
   ++workers_deregistered_;
+  absl::FPrintF(stderr, "ofa-coordinator: worker %s (%s) deregistered: %s; %d task(s) left\n",
+                worker_id, host, reason.empty() ? "no reason given" : reason, held->size());
+  // Normally none: a draining worker reports its tasks first.
+  ForgetWorker(worker_id, *held, ofa::v1::TASK_STATE_PREEMPTED,
+               absl::StrCat("worker ", host, " left without reporting it (", reason, ")"), now);
+  return absl::OkStatus();
+}
+
+void Scheduler::ForgetWorker(const std::string& worker_id, const std::vector<std::string>& tasks,
+                             ofa::v1::TaskState state, const std::string& why, absl::Time now) {
   energy_by_worker_.erase(worker_id);
   if (absl::Status s = placement_->DeleteWorker(worker_id); !s.ok()) {
     absl::FPrintF(stderr, "ofa-coordinator: %s\n", s.message());
   }
-  absl::FPrintF(stderr, "ofa-coordinator: worker %s (%s) deregistered: %s; %d task(s) left\n",
-                worker_id, host, reason.empty() ? "no reason given" : reason, held->size());
-  // Normally none: a draining worker reports its tasks first.
-  for (const std::string& task : *held) {
-    EndTask(task, ofa::v1::TASK_STATE_PREEMPTED,
-            absl::StrCat("worker ", host, " left without reporting it (", reason, ")"), now);
-  }
-  return absl::OkStatus();
+  for (const std::string& task : tasks) EndTask(task, state, why, now);
 }
 
 void Scheduler::BookUsage(const Task& task, const ofa::v1::TaskUsage& usage, absl::Time now) {
@@ -725,16 +728,10 @@ absl::Status Scheduler::Tick(absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [worker_id, task_ids] : fleet_.ExpireLeases(now)) {
     ++workers_lost_;
-    energy_by_worker_.erase(worker_id);
-    if (absl::Status s = placement_->DeleteWorker(worker_id); !s.ok()) {
-      absl::FPrintF(stderr, "ofa-coordinator: %s\n", s.message());
-    }
-    for (const std::string& task : task_ids) {
-      EndTask(task, ofa::v1::TASK_STATE_FAILED,
-              absl::StrCat("worker ", worker_id, " was lost (no heartbeat for ",
-                           absl::FormatDuration(options_.lease), ")"),
-              now);
-    }
+    ForgetWorker(worker_id, task_ids, ofa::v1::TASK_STATE_FAILED,
+                 absl::StrCat("worker ", worker_id, " was lost (no heartbeat for ",
+                              absl::FormatDuration(options_.lease), ")"),
+                 now);
   }
   // Attempts whose conclusion could not be written yet get another go.
   std::vector<std::string> unconcluded;

@@ -169,6 +169,10 @@ class Scheduler {
   void EndTask(const std::string& task_id, ofa::v1::TaskState state, const std::string& why,
                absl::Time now);
   void ConcludeAttempt(const std::string& job_id, absl::Time now);
+  // A worker gone from the fleet (lost or deregistered): drops its stored record and energy,
+  // and ends the tasks it held with `state` and `why`.
+  void ForgetWorker(const std::string& worker_id, const std::vector<std::string>& tasks,
+                    ofa::v1::TaskState state, const std::string& why, absl::Time now);
   absl::Status PlaceJob(const ofa::v1::Job& job, absl::Time now);
   void NoteProgress(Attempt& attempt, const ofa::v1::TaskStatus& status, absl::Time now);
   absl::StatusOr<ofa::v1::Job> Update(const std::string& job_id, absl::Time now,

@@ -20,12 +20,9 @@ out=$(lint "$cpu" "$cuda")
 [ $? -eq 0 ] && ok "both Dockerfiles pass: multi-stage, pinned bases, non-root, runtime-only final stage" ||
   fail "$out"
 
-expect_caught() {  # expect_caught WHAT PATTERN SED_SCRIPT
-  sed -e "$3" "$cpu" >"$tmp/Dockerfile"
-  if cmp -s "$cpu" "$tmp/Dockerfile"; then fail "$1: the edit changed nothing"; return; fi
-  local out; out=$(lint "$tmp/Dockerfile")
-  if [ $? -ne 0 ] && grep -q -- "$2" <<<"$out"; then ok "caught: $1"; else fail "$1 not caught: $out"; fi
-}
+source "$(dirname "$0")/expect_caught.sh"
+original="$cpu"
+verify() { lint "$1"; }
 expect_caught "a final stage running as root" "sets no USER" '/^USER /d'
 expect_caught "an unpinned base image" "not pinned" 's/^FROM debian:12.11-slim$/FROM debian:latest/'
 expect_caught "a token baked in" "looks like a credential" 's/^ENV PATH=/ENV OFA_TOKEN=abc PATH=/'

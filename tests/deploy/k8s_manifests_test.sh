@@ -44,12 +44,9 @@ grep -q "nvidia.com/gpu: 8" "$tmp/gpu.yaml" && grep -q -- "--tls_cert=/etc/ofa/t
 [ -s "$tmp/cpu-demo.yaml" ] || exit 1
 
 # Each mistake, made in the cpu-demo render, must be reported with the given words.
-expect_caught() {  # expect_caught WHAT PATTERN SED_SCRIPT
-  sed -e "$3" "$tmp/cpu-demo.yaml" >"$tmp/broken.yaml"
-  if cmp -s "$tmp/cpu-demo.yaml" "$tmp/broken.yaml"; then fail "$1: the edit changed nothing"; return; fi
-  local out; out=$(check "$tmp/broken.yaml")
-  if [ $? -ne 0 ] && grep -q -- "$2" <<<"$out"; then ok "caught: $1"; else fail "$1 not caught: $out"; fi
-}
+source "$(dirname "$0")/expect_caught.sh"
+original="$tmp/cpu-demo.yaml"
+verify() { check "$1"; }
 expect_caught "a misspelt field" "readinesProbe" 's/readinessProbe:/readinesProbe:/'
 expect_caught "a port given as a string" "must be integer" 's/containerPort: 7071/containerPort: "7071"/'
 expect_caught "a missing Secret" "ofa-worker-token-gone is not in the render" \

@@ -9,14 +9,8 @@ set -uo pipefail
 coordinator_bin="$1" worker_bin="$2" trainer_bin="$3" ofactl_bin="$4"
 monitoring="$(cd "$(dirname "$5")/.." && pwd)"  # $5 = monitoring/prometheus/ofa_rules.yml
 # $6 = tests/onnx/run_onnx_model.js (ONNX Runtime through Node.js)
-tmp="${TEST_TMPDIR:-$(mktemp -d)}/monitoring"
-rm -rf "$tmp" && mkdir -p "$tmp"
-failures=0
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; pkill -9 -f "$tmp/storage" 2>/dev/null; }
-trap cleanup EXIT
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
-ok() { echo "ok   $*"; }
+test_name=monitoring
+source "$(dirname "$0")/service_lib.sh"  # Scratch directory, cleanup, ok/fail.
 for tool in prometheus promtool curl jq node; do
   command -v "$tool" >/dev/null || { echo "FAIL $tool is not installed (deploy/local/setup.sh installs it)"; exit 1; }
 done
