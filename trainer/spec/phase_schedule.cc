@@ -38,8 +38,8 @@ constexpr PaperPhase kPaperPhases[] = {
     {"elastic_kernel", ofa::v1::PHASE_KIND_ELASTIC_KERNEL, 120, 0.12, 5, 1, 1.0},
     {"elastic_depth_1", ofa::v1::PHASE_KIND_ELASTIC_DEPTH, 25, 0.01, 0, 2, 1.0},
     {"elastic_depth_2", ofa::v1::PHASE_KIND_ELASTIC_DEPTH, 120, 0.03, 5, 2, 1.0},
-    {"elastic_expand_1", ofa::v1::PHASE_KIND_ELASTIC_EXPAND, 25, 0.01, 0, 2, 1.0},
-    {"elastic_expand_2", ofa::v1::PHASE_KIND_ELASTIC_EXPAND, 120, 0.03, 5, 2, 1.0},
+    {"elastic_expand_1", ofa::v1::PHASE_KIND_ELASTIC_EXPAND, 25, 0.01, 0, 4, 1.0},
+    {"elastic_expand_2", ofa::v1::PHASE_KIND_ELASTIC_EXPAND, 120, 0.03, 5, 4, 1.0},
 };
 
 void SetList(const std::vector<int>& values, IntList* out) {

@@ -42,7 +42,11 @@ TEST(ResolveScheduleTest, DefaultFollowsThePaperOrderAndShrinksLists) {
   EXPECT_THAT(Ints(p[4].expand_ratios()), ElementsAre(4, 6));
   EXPECT_THAT(Ints(p[4].depths()), ElementsAre(2, 3, 4));
   EXPECT_THAT(Ints(p[5].expand_ratios()), ElementsAre(3, 4, 6));
-  EXPECT_EQ(p[5].subnets_per_step(), 2);
+  // Sub-nets per step as in the authors' train_ofa_net.py: kernel 1, depth 2, expand 4.
+  EXPECT_EQ(p[1].subnets_per_step(), 1);
+  EXPECT_EQ(p[3].subnets_per_step(), 2);
+  EXPECT_EQ(p[4].subnets_per_step(), 4);
+  EXPECT_EQ(p[5].subnets_per_step(), 4);
   EXPECT_DOUBLE_EQ(p[5].kd_ratio(), 1.0);
   EXPECT_DOUBLE_EQ(p[1].warmup_epochs(), 5.0);
   EXPECT_DOUBLE_EQ(p[2].warmup_epochs(), 0.0);
