@@ -1,31 +1,38 @@
 // Training-step throughput of each progressive-shrinking phase, on CPU.
 //
 //   bazel run -c opt //tests/bench:trainer_step_bench -- [--preset=ofa_mbv3_w1.0]
-//       [--resolution=32] [--batch=64] [--threads=2] [--steps=20]
+//       [--resolution=32] [--batch=64] [--threads=2] [--steps=10] [--phases=full,...]
+//       [--native_baseline=false]
 //
 // Prints one row per phase kind (full, elastic kernel, elastic depth, elastic expand, with the
 // paper's sub-nets per step and distillation) with images/s of this project's step
-// (AccumulateGradients + SGD step, exactly what PhaseTrainer runs) and of the same step with
-// LibTorch's native depthwise backward, their ratio, and the process's peak RSS so far. The
-// two are measured alternately for several rounds and the medians shown, because the
-// machines this runs on are shared and noisy.
+// (AccumulateGradients + the phase's SGD step, exactly what PhaseTrainer runs) and of the same
+// step with LibTorch's native depthwise backward, their ratio, and the process's peak RSS so
+// far. The two are measured alternately for several rounds and the medians shown, because the
+// machines this runs on are shared and noisy. compare_with_authors.py runs this binary with
+// --native_baseline=false, one phase per process, beside the OFA authors' PyTorch step.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "trainer/nn/depthwise_conv_function.h"
 #include "trainer/nn/ofa_supernet.h"
 #include "trainer/spec/phase_schedule.h"
+#include "trainer/train/phase_trainer.h"
+#include "trainer/train/sgd_optimizer.h"
 #include "trainer/train/train_step.h"
 
 ABSL_FLAG(std::string, preset, "ofa_mbv3_w1.0", "Supernet preset.");
@@ -35,6 +42,15 @@ ABSL_FLAG(int, threads, 2, "Intra-op threads.");
 ABSL_FLAG(int, steps, 10, "Timed steps per measurement (after 3 warm-up steps).");
 ABSL_FLAG(int, rounds, 3,
           "Measurements per implementation, alternating ours/native; the median is shown.");
+ABSL_FLAG(std::vector<std::string>, phases,
+          std::vector<std::string>({"full", "elastic_kernel", "elastic_depth_2",
+                                    "elastic_expand_2"}),
+          "Phases of the default schedule to measure.");
+ABSL_FLAG(bool, native_baseline, true,
+          "Also measure LibTorch's native depthwise backward, for the ratio column.");
+ABSL_FLAG(std::string, trace, "",
+          "If set, profile 3 more steps of each phase and write LibTorch's chrome trace of them "
+          "to TRACE.PHASE.json.");
 
 namespace ofa::trainer {
 namespace {
@@ -52,13 +68,15 @@ double Median(std::vector<double> values) {
 
 double ImagesPerSecond(OfaSupernet& model, OfaSupernet& teacher, const Batch& batch,
                        const ofa::v1::PhaseSpec& phase, int steps) {
-  torch::optim::SGD optimizer(model->parameters(),
-                              torch::optim::SGDOptions(0.01).momentum(0.9).nesterov(true));
+  const PhaseRunConfig defaults;
+  std::unique_ptr<torch::optim::SGD> optimizer =
+      MakeSgdOptimizer(model, defaults.momentum, defaults.weight_decay);
+  SetLearningRate(*optimizer, 0.01);
   auto run = [&](int64_t step) {
-    optimizer.zero_grad();
+    optimizer->zero_grad();
     const StepContext context{.seed = 1, .phase_index = 1, .step = step};
     if (!AccumulateGradients(model, teacher, batch, phase, context).ok()) std::abort();
-    optimizer.step();
+    optimizer->step();
   };
   for (int i = 0; i < 3; ++i) run(i);
   const auto start = std::chrono::steady_clock::now();
@@ -89,29 +107,47 @@ int Main() {
   const int r = absl::GetFlag(FLAGS_resolution);
   const Batch batch{torch::randn({absl::GetFlag(FLAGS_batch), arch->input_channels, r, r}),
                     torch::randint(0, arch->num_classes, {absl::GetFlag(FLAGS_batch)})};
-  absl::PrintF("%s at %dx%d, batch %d, %d threads, %d timed steps\n", spec.preset(), r, r,
-               absl::GetFlag(FLAGS_batch), absl::GetFlag(FLAGS_threads),
-               absl::GetFlag(FLAGS_steps));
-  absl::PrintF("%-18s %5s %4s %14s %18s %7s %14s\n", "phase", "nets", "kd", "images/s",
-               "images/s native dw", "ratio", "peak RSS MiB");
-  // One phase per kind: full, elastic kernel, elastic depth (stage 2), elastic expand (stage 2).
-  for (const char* name : {"full", "elastic_kernel", "elastic_depth_2", "elastic_expand_2"}) {
+  int64_t parameters = 0;
+  for (const torch::Tensor& p : model->parameters()) parameters += p.numel();
+  absl::PrintF("%s at %dx%d, batch %d, %d threads, %d timed steps, %d parameters\n",
+               spec.preset(), r, r, absl::GetFlag(FLAGS_batch), absl::GetFlag(FLAGS_threads),
+               absl::GetFlag(FLAGS_steps), parameters);
+  const bool native_baseline = absl::GetFlag(FLAGS_native_baseline);
+  absl::PrintF("%-18s %5s %4s %14s%s %14s\n", "phase", "nets", "kd", "images/s",
+               native_baseline ? absl::StrFormat(" %18s %7s", "images/s native dw", "ratio") : "",
+               "peak RSS MiB");
+  for (const std::string& name : absl::GetFlag(FLAGS_phases)) {
     const ofa::v1::PhaseSpec* phase = nullptr;
     for (const auto& p : phases) {
       if (p.name() == name) phase = &p;
+    }
+    if (phase == nullptr) {
+      absl::FPrintF(stderr, "--phases: no phase '%s' in the default schedule\n", name);
+      return 2;
     }
     std::vector<double> ours_runs, native_runs;
     for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
       UseNativeDepthwiseBackward(false);
       ours_runs.push_back(ImagesPerSecond(model, teacher, batch, *phase, absl::GetFlag(FLAGS_steps)));
+      if (!native_baseline) continue;
       UseNativeDepthwiseBackward(true);
       native_runs.push_back(
           ImagesPerSecond(model, teacher, batch, *phase, absl::GetFlag(FLAGS_steps)));
     }
+    if (!absl::GetFlag(FLAGS_trace).empty()) {
+      UseNativeDepthwiseBackward(false);
+      torch::autograd::profiler::RecordProfile profile(
+          absl::StrCat(absl::GetFlag(FLAGS_trace), ".", name, ".json"));
+      ImagesPerSecond(model, teacher, batch, *phase, 3);
+    }
     const double ours = Median(ours_runs);
-    const double native = Median(native_runs);
-    absl::PrintF("%-18s %5d %4.1f %14.1f %18.1f %6.2fx %14.0f\n", name, phase->subnets_per_step(),
-                 phase->kd_ratio(), ours, native, ours / native, PeakRssMiB());
+    std::string native_columns;
+    if (native_baseline) {
+      const double native = Median(native_runs);
+      native_columns = absl::StrFormat(" %18.1f %6.2fx", native, ours / native);
+    }
+    absl::PrintF("%-18s %5d %4.1f %14.1f%s %14.0f\n", name, phase->subnets_per_step(),
+                 phase->kd_ratio(), ours, native_columns, PeakRssMiB());
   }
   return 0;
 }

@@ -2,44 +2,18 @@
 
 #include <chrono>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "trainer/common/stream_seed.h"
 #include "trainer/data/batch_loader.h"
 #include "trainer/train/lr_schedule.h"
+#include "trainer/train/sgd_optimizer.h"
 #include "trainer/train/train_step.h"
 
 namespace ofa::trainer {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// The OFA authors exclude BN parameters and biases from weight decay ("bn#bias").
-bool NoWeightDecay(const std::string& name) {
-  return absl::StrContains(name, "bn") || absl::StrContains(name, "bias");
-}
-
-std::unique_ptr<torch::optim::SGD> MakeOptimizer(OfaSupernet& model, const PhaseRunConfig& c) {
-  std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& item : model->named_parameters()) {
-    (NoWeightDecay(item.key()) ? no_decay : decay).push_back(item.value());
-  }
-  auto options = [&](double wd) {
-    return std::make_unique<torch::optim::SGDOptions>(
-        torch::optim::SGDOptions(0).momentum(c.momentum).nesterov(true).weight_decay(wd));
-  };
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, options(c.weight_decay));
-  groups.emplace_back(no_decay, options(0));
-  return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(0));
-}
-
-void SetLearningRate(torch::optim::SGD& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) {
-    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-  }
-}
 
 }  // namespace
 
@@ -112,7 +86,8 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
                                   static_cast<int64_t>(phase.warmup_epochs() * steps_per_epoch),
                                   total_steps);
   model_->train();
-  std::unique_ptr<torch::optim::SGD> optimizer = MakeOptimizer(model_, config_);
+  std::unique_ptr<torch::optim::SGD> optimizer =
+      MakeSgdOptimizer(model_, config_.momentum, config_.weight_decay);
 
   PhaseOutcome outcome;
   outcome.steps = total_steps;
