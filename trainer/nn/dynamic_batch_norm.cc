@@ -1,5 +1,7 @@
 #include "trainer/nn/dynamic_batch_norm.h"
 
+#include "trainer/nn/active_prefix.h"
+
 namespace ofa::trainer {
 
 DynamicBatchNormImpl::DynamicBatchNormImpl(int64_t max_channels, double momentum, double eps)
@@ -16,11 +18,11 @@ torch::Tensor DynamicBatchNormImpl::forward(const torch::Tensor& x) {
   if (recalibration_batches_ > 0 && is_training()) {
     momentum = 1.0 / static_cast<double>(recalibration_batches_++);
   }
-  // Narrowing a 1-D tensor from 0 is a contiguous view, so training updates the running
+  // The prefix of a 1-D tensor is a contiguous view, so training updates the running
   // statistics of the first `channels` entries in place.
-  return torch::batch_norm(x, weight.narrow(0, 0, channels), bias.narrow(0, 0, channels),
-                           running_mean.narrow(0, 0, channels),
-                           running_var.narrow(0, 0, channels), is_training(), momentum, eps_,
+  return torch::batch_norm(x, ActivePrefix(weight, 0, channels), ActivePrefix(bias, 0, channels),
+                           ActivePrefix(running_mean, 0, channels),
+                           ActivePrefix(running_var, 0, channels), is_training(), momentum, eps_,
                            /*cudnn_enabled=*/true);
 }
 

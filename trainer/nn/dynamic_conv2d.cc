@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "trainer/nn/active_prefix.h"
+
 namespace ofa::trainer {
 
 DynamicConv2dImpl::DynamicConv2dImpl(int64_t max_in_channels, int64_t max_out_channels,
@@ -15,7 +17,7 @@ DynamicConv2dImpl::DynamicConv2dImpl(int64_t max_in_channels, int64_t max_out_ch
 }
 
 torch::Tensor DynamicConv2dImpl::ActiveWeight(int64_t out_channels, int64_t in_channels) const {
-  return weight.narrow(0, 0, out_channels).narrow(1, 0, in_channels);
+  return ActivePrefix(ActivePrefix(weight, 0, out_channels), 1, in_channels);
 }
 
 torch::Tensor DynamicConv2dImpl::forward(const torch::Tensor& x, int64_t out_channels) {

@@ -1,9 +1,10 @@
 #include "trainer/nn/dynamic_depthwise_conv.h"
 
-#include "trainer/nn/depthwise_conv_function.h"
-
 #include <cmath>
 #include <string>
+
+#include "trainer/nn/active_prefix.h"
+#include "trainer/nn/depthwise_conv_function.h"
 
 namespace ofa::trainer {
 
@@ -24,7 +25,7 @@ DynamicDepthwiseConvImpl::DynamicDepthwiseConvImpl(int64_t max_channels,
 }
 
 torch::Tensor DynamicDepthwiseConvImpl::ActiveFilter(int64_t channels, int kernel_size) const {
-  torch::Tensor filter = weight.narrow(0, 0, channels);
+  torch::Tensor filter = ActivePrefix(weight, 0, channels);
   // Walk down from the largest kernel: crop the centre, transform, repeat.
   for (int i = static_cast<int>(kernel_sizes_.size()) - 2; i >= 0; --i) {
     const int target = kernel_sizes_[i];

@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include "trainer/nn/active_prefix.h"
+#include "trainer/nn/linear_as_conv.h"
+
 namespace ofa::trainer {
 
 DynamicLinearImpl::DynamicLinearImpl(int64_t max_in_features, int64_t out_features) {
@@ -12,7 +15,7 @@ DynamicLinearImpl::DynamicLinearImpl(int64_t max_in_features, int64_t out_featur
 }
 
 torch::Tensor DynamicLinearImpl::forward(const torch::Tensor& x) {
-  return torch::linear(x, weight.narrow(1, 0, x.size(1)), bias);
+  return LinearAsConv1x1(x, ActivePrefix(weight, 1, x.size(1)), bias);
 }
 
 }  // namespace ofa::trainer

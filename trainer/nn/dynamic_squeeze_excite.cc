@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "trainer/nn/active_prefix.h"
+#include "trainer/nn/linear_as_conv.h"
 #include "trainer/nn/supernet_architecture.h"
 
 namespace ofa::trainer {
@@ -21,11 +23,12 @@ torch::Tensor DynamicSqueezeExciteImpl::forward(const torch::Tensor& x) {
   const int64_t channels = x.size(1);
   const int64_t squeeze = SqueezeChannels(static_cast<int>(channels));
   torch::Tensor y = x.mean({2, 3});
-  y = torch::relu(torch::linear(y, reduce_weight.narrow(0, 0, squeeze).narrow(1, 0, channels),
-                                reduce_bias.narrow(0, 0, squeeze)));
-  y = torch::hardsigmoid(torch::linear(
-      y, expand_weight.narrow(0, 0, channels).narrow(1, 0, squeeze),
-      expand_bias.narrow(0, 0, channels)));
+  y = torch::relu(
+      LinearAsConv1x1(y, ActivePrefix(ActivePrefix(reduce_weight, 0, squeeze), 1, channels),
+                      ActivePrefix(reduce_bias, 0, squeeze)));
+  y = torch::hardsigmoid(
+      LinearAsConv1x1(y, ActivePrefix(ActivePrefix(expand_weight, 0, channels), 1, squeeze),
+                      ActivePrefix(expand_bias, 0, channels)));
   return x * y.view({y.size(0), channels, 1, 1});
 }
 
