@@ -1,11 +1,13 @@
 #include <torch/torch.h>
 
 #include "gtest/gtest.h"
+#include "trainer/nn/active_prefix.h"
 #include "trainer/nn/dynamic_batch_norm.h"
 #include "trainer/nn/dynamic_conv2d.h"
 #include "trainer/nn/dynamic_depthwise_conv.h"
 #include "trainer/nn/dynamic_linear.h"
 #include "trainer/nn/dynamic_squeeze_excite.h"
+#include "trainer/nn/linear_as_conv.h"
 #include "trainer/nn/supernet_architecture.h"
 
 namespace ofa::trainer {
@@ -118,6 +120,43 @@ TEST(DynamicLinearTest, UsesTheLeadingInputColumns) {
   torch::Tensor x = torch::randn({3, 20});
   EXPECT_TRUE(torch::allclose(
       linear(x), torch::linear(x, linear->weight.narrow(1, 0, 20), linear->bias)));
+}
+
+TEST(LinearAsConv1x1Test, EqualsLinearInValueAndGradients) {
+  torch::manual_seed(5);
+  for (const bool with_bias : {true, false}) {
+    torch::Tensor x = torch::randn({7, 48}, torch::requires_grad());
+    torch::Tensor w = torch::randn({30, 64}, torch::requires_grad());
+    torch::Tensor b = with_bias ? torch::randn({30}, torch::requires_grad()) : torch::Tensor();
+    // A column slice of the weight, as the elastic layers pass it.
+    torch::Tensor ours = LinearAsConv1x1(x, w.narrow(1, 0, 48), b);
+    torch::Tensor theirs = torch::linear(x, w.narrow(1, 0, 48), b);
+    ASSERT_EQ(ours.sizes(), theirs.sizes());
+    EXPECT_TRUE(torch::allclose(ours, theirs, 1e-5, 1e-5));
+    torch::Tensor up = torch::randn({7, 30});
+    auto grads = [&](const torch::Tensor& y) {
+      std::vector<torch::Tensor> inputs = {x, w};
+      if (with_bias) inputs.push_back(b);
+      return torch::autograd::grad({y}, inputs, {up});
+    };
+    const std::vector<torch::Tensor> g_ours = grads(ours);
+    const std::vector<torch::Tensor> g_theirs = grads(theirs);
+    for (size_t i = 0; i < g_ours.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(g_ours[i], g_theirs[i], 1e-4, 1e-5)) << i;
+    }
+  }
+}
+
+TEST(ActivePrefixTest, IsTheTensorItselfWhenFullAndAViewOtherwise) {
+  torch::Tensor t = torch::randn({6, 4}, torch::requires_grad());
+  EXPECT_TRUE(ActivePrefix(t, 0, 6).is_same(t));  // No slice for autograd to record.
+  EXPECT_TRUE(ActivePrefix(t, 1, 4).is_same(t));
+  torch::Tensor part = ActivePrefix(t, 1, 3);
+  EXPECT_EQ(part.sizes(), torch::IntArrayRef({6, 3}));
+  EXPECT_EQ(part.data_ptr(), t.data_ptr());  // A view, not a copy.
+  part.sum().backward();
+  EXPECT_TRUE(torch::equal(t.grad().narrow(1, 0, 3), torch::ones({6, 3})));
+  EXPECT_TRUE(torch::equal(t.grad().narrow(1, 3, 1), torch::zeros({6, 1})));
 }
 
 }  // namespace
