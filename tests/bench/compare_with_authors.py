@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""This project's training step beside the OFA authors' PyTorch step, per phase.
+
+    bazel build -c opt //tests/bench:trainer_step_bench
+    python3 tests/bench/compare_with_authors.py --ofa_repo=PATH \\
+        --ours=bazel-bin/tests/bench/trainer_step_bench [--python=/usr/bin/python3]
+
+OFA-MobileNetV3 w1.0 at 32x32, batch 64, 2 threads by default. Every measurement is a fresh
+process (3 warm-up steps, then --steps timed steps); the two implementations alternate, in
+ABBA order, for --rounds rounds per phase, and the medians are shown, because the machines
+this runs on are shared and noisy. PATH is a checkout of mit-han-lab/once-for-all, run with a
+Python whose torch is the same LibTorch build as ours (Debian's python3-torch 1.13).
+"""
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+PHASES = ["full", "elastic_kernel", "elastic_depth_2", "elastic_expand_2"]
+
+
+def run(command):
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit("failed (exit %d): %s\n%s" % (result.returncode, " ".join(command),
+                                               result.stderr[-2000:]))
+    return result.stdout
+
+
+def measure_ours(args, phase):
+    out = run([args.ours, "--preset=ofa_mbv3_w1.0", "--phases=" + phase,
+               "--native_baseline=false", "--rounds=1", "--steps=%d" % args.steps,
+               "--batch=%d" % args.batch, "--resolution=%d" % args.resolution,
+               "--threads=%d" % args.threads])
+    parameters = int(re.search(r"(\d+) parameters", out).group(1))
+    row = next(line.split() for line in out.splitlines() if line.startswith(phase + " "))
+    # phase, nets, kd, images/s, peak RSS MiB
+    return float(row[3]), float(row[4]), int(row[1]), parameters
+
+
+def measure_authors(args, phase):
+    out = run([args.python, str(Path(__file__).with_name("ofa_authors_step.py")),
+               "--ofa_repo=" + args.ofa_repo, "--phase=" + phase, "--steps=%d" % args.steps,
+               "--batch=%d" % args.batch, "--resolution=%d" % args.resolution,
+               "--threads=%d" % args.threads])
+    m = re.search(r"images/s ([\d.]+) peak_rss_mib ([\d.]+) parameters (\d+)", out)
+    if not m:
+        sys.exit("unexpected output of ofa_authors_step.py:\n" + out)
+    return float(m.group(1)), float(m.group(2)), int(m.group(3))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ofa_repo", required=True, help="checkout of mit-han-lab/once-for-all")
+    parser.add_argument("--ours", required=True, help="the trainer_step_bench binary")
+    parser.add_argument("--python", default="/usr/bin/python3",
+                        help="Python with Debian's python3-torch")
+    parser.add_argument("--phases", default=",".join(PHASES))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--resolution", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    print("OFA-MobileNetV3 w1.0 at %dx%d, batch %d, %d threads, %d timed steps, %d rounds"
+          % (args.resolution, args.resolution, args.batch, args.threads, args.steps,
+             args.rounds))
+    print("%-18s %5s %12s %14s %7s %10s %14s" % ("phase", "nets", "ours img/s",
+                                                  "authors img/s", "ratio", "ours MiB",
+                                                  "authors MiB"))
+    for phase in args.phases.split(","):
+        ours, authors = [], []
+        for round_index in range(args.rounds):
+            pair = [lambda: ours.append(measure_ours(args, phase)),
+                    lambda: authors.append(measure_authors(args, phase))]
+            for measure in (pair if round_index % 2 == 0 else reversed(pair)):
+                measure()
+        if ours[0][3] != authors[0][2]:
+            sys.exit("%s: the two supernets differ: %d parameters here, %d in the authors' code"
+                     % (phase, ours[0][3], authors[0][2]))
+        ours_ips = statistics.median(r[0] for r in ours)
+        authors_ips = statistics.median(r[0] for r in authors)
+        print("%-18s %5d %12.1f %14.1f %6.2fx %10.0f %14.0f" % (
+            phase, ours[0][2], ours_ips, authors_ips, ours_ips / authors_ips,
+            max(r[1] for r in ours), max(r[1] for r in authors)))
+        print("  runs: ours %s; authors %s" % (", ".join("%.1f" % r[0] for r in ours),
+                                               ", ".join("%.1f" % r[0] for r in authors)),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
