@@ -130,18 +130,27 @@ done
 [ -s "$tmp/dp_progress.jsonl.rank1" ] ||
   { echo "FAIL rank 1 wrote no progress file"; failures=$((failures + 1)); }
 
+# The tiny job with 4000 training images, long enough to interrupt: long_spec NAME.
+long_spec() {
+  sed -e 's/train_images: 32/train_images: 4000/' -e "s/cli tiny/cli $1/" \
+    "$tmp/tiny.textproto" >"$tmp/$1.textproto"
+}
+# Waits up to 60 s for a progress event: wait_for_event FILE EVENT.
+wait_for_event() {
+  for _ in $(seq 600); do
+    grep -q "\"event\":\"$2\"" "$1" 2>/dev/null && return
+    sleep 0.1
+  done
+}
+
 # A rank killed mid-phase: the launcher stops the other rank at once and says how to resume;
 # the same command then finishes the job from the last checkpoint.
-sed -e 's/train_images: 32/train_images: 4000/' -e 's/cli tiny/cli kill/' \
-  "$tmp/tiny.textproto" >"$tmp/kill.textproto"
+long_spec kill
 kill_args=(--job_spec="$tmp/kill.textproto" --output_dir="$tmp/kill" --local_ranks=2
   --calibration_batches=1 --checkpoint_every_steps=20 --progress_file="$tmp/kill.jsonl")
 "$trainer" "${kill_args[@]}" >"$tmp/kill.out" 2>&1 &
 launcher=$!
-for _ in $(seq 600); do
-  grep -q '"event":"checkpoint"' "$tmp/kill.jsonl" 2>/dev/null && break
-  sleep 0.1
-done
+wait_for_event "$tmp/kill.jsonl" checkpoint
 rank1=$(pgrep -f -- "--output_dir=$tmp/kill .*--rank=1 " | head -1)
 killed_at=$(date +%s.%N)
 kill -9 "$rank1"
@@ -162,16 +171,12 @@ grep -q '"event":"phase_resumed"' "$tmp/kill.jsonl" ||
 # SIGTERM mid-phase (what a draining ofa-worker sends; Ctrl-C does the same): the phase
 # checkpoints at its next step and the trainer exits 75 saying so; the same command resumes
 # from that checkpoint.
-sed -e 's/train_images: 32/train_images: 4000/' -e 's/cli tiny/cli stop/' \
-  "$tmp/tiny.textproto" >"$tmp/stop.textproto"
+long_spec stop
 stop_args=(--job_spec="$tmp/stop.textproto" --output_dir="$tmp/stop" --calibration_batches=1
   --progress_file="$tmp/stop.jsonl")
 "$trainer" "${stop_args[@]}" >"$tmp/stop.out" 2>&1 &
 stopped_pid=$!
-for _ in $(seq 600); do
-  grep -q '"event":"progress"' "$tmp/stop.jsonl" 2>/dev/null && break
-  sleep 0.1
-done
+wait_for_event "$tmp/stop.jsonl" progress
 kill -TERM "$stopped_pid"
 wait "$stopped_pid"
 rc=$?
