@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "trainer/common/heap_retention.h"
 #include "trainer/dist/file_store.h"
 #include "trainer/dist/gloo_communicator.h"
 #include "trainer/dist/gradient_reducer.h"
@@ -278,6 +279,7 @@ int Main() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  ofa::trainer::RetainFreedHeapMemory();  // as ofa-trainer does
   const std::string role = absl::GetFlag(FLAGS_role);
   if (role.empty()) return ofa::trainer::Main();
   const std::vector<std::string> parts = absl::StrSplit(role, ',');

@@ -28,6 +28,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "trainer/common/heap_retention.h"
 #include "trainer/nn/depthwise_conv_function.h"
 #include "trainer/nn/ofa_supernet.h"
 #include "trainer/spec/phase_schedule.h"
@@ -48,6 +49,9 @@ ABSL_FLAG(std::vector<std::string>, phases,
           "Phases of the default schedule to measure.");
 ABSL_FLAG(bool, native_baseline, true,
           "Also measure LibTorch's native depthwise backward, for the ratio column.");
+ABSL_FLAG(bool, retain_freed_memory, true,
+          "Keep freed memory in the heap, as ofa-trainer does (RetainFreedHeapMemory); false "
+          "measures glibc's defaults.");
 ABSL_FLAG(std::string, trace, "",
           "If set, profile 3 more steps of each phase and write LibTorch's chrome trace of them "
           "to TRACE.PHASE.json.");
@@ -88,6 +92,10 @@ double ImagesPerSecond(OfaSupernet& model, OfaSupernet& teacher, const Batch& ba
 
 int Main() {
   torch::set_num_threads(absl::GetFlag(FLAGS_threads));
+  if (absl::GetFlag(FLAGS_retain_freed_memory) && !RetainFreedHeapMemory()) {
+    absl::FPrintF(stderr, "could not set malloc to keep freed memory\n");
+    return 2;
+  }
   ofa::v1::SupernetSpec spec;
   spec.set_preset(absl::GetFlag(FLAGS_preset));
   spec.add_resolutions(absl::GetFlag(FLAGS_resolution));

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "trainer/checkpoint/checkpoint_store.h"
+#include "trainer/common/heap_retention.h"
 #include "trainer/common/stream_seed.h"
 #include "trainer/data/image_dataset.h"
 #include "trainer/dist/gloo_communicator.h"
@@ -66,6 +67,10 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
                           ? spec.resources().cpu_threads_per_device()
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
+  if (!RetainFreedHeapMemory()) {
+    progress.Event("warning", "could not set malloc to keep freed memory (not glibc?); "
+                              "training may run slower (docs/performance.md)");
+  }
 
   std::error_code ec;
   fs::create_directories(options.output_dir, ec);

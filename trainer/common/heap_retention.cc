@@ -1,0 +1,24 @@
+#include "trainer/common/heap_retention.h"
+
+#include <climits>  // INT_MAX; also defines __GLIBC__ on glibc systems
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace ofa::trainer {
+
+bool RetainFreedHeapMemory() {
+#if defined(__GLIBC__)
+  // glibc caps the mmap threshold at HEAP_MAX_SIZE / 2: 32 MiB on 64-bit systems.
+  constexpr int kMaxMmapThreshold = 32 * 1024 * 1024;
+  // mallopt takes an int: the largest trim threshold it can express, just under 2 GiB.
+  constexpr int kTrimThreshold = INT_MAX;
+  return mallopt(M_MMAP_THRESHOLD, kMaxMmapThreshold) == 1 &&
+         mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1;
+#else
+  return false;
+#endif
+}
+
+}  // namespace ofa::trainer
