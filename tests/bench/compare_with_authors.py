@@ -10,9 +10,14 @@ process (3 warm-up steps, then --steps timed steps); the two implementations alt
 ABBA order, for --rounds rounds per phase, and the medians are shown, because the machines
 this runs on are shared and noisy. PATH is a checkout of mit-han-lab/once-for-all, run with a
 Python whose torch is the same LibTorch build as ours (Debian's python3-torch 1.13).
+
+Both sides get the same malloc settings: by default the ones ofa-trainer sets for itself
+(RetainFreedHeapMemory), given to Python through GLIBC_TUNABLES; --malloc=glibc measures both
+with glibc's defaults instead.
 """
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -20,10 +25,12 @@ import sys
 from pathlib import Path
 
 PHASES = ["full", "elastic_kernel", "elastic_depth_2", "elastic_expand_2"]
+# What RetainFreedHeapMemory (trainer/common/heap_retention.cc) sets with mallopt.
+RETAIN_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647"
 
 
-def run(command):
-    result = subprocess.run(command, capture_output=True, text=True)
+def run(command, env=None):
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         sys.exit("failed (exit %d): %s\n%s" % (result.returncode, " ".join(command),
                                                result.stderr[-2000:]))
@@ -34,18 +41,27 @@ def measure_ours(args, phase):
     out = run([args.ours, "--preset=ofa_mbv3_w1.0", "--phases=" + phase,
                "--native_baseline=false", "--rounds=1", "--steps=%d" % args.steps,
                "--batch=%d" % args.batch, "--resolution=%d" % args.resolution,
-               "--threads=%d" % args.threads])
+               "--threads=%d" % args.threads,
+               "--retain_freed_memory=%s" % str(args.malloc == "retain").lower()])
     parameters = int(re.search(r"(\d+) parameters", out).group(1))
     row = next(line.split() for line in out.splitlines() if line.startswith(phase + " "))
     # phase, nets, kd, images/s, peak RSS MiB
     return float(row[3]), float(row[4]), int(row[1]), parameters
 
 
+def authors_env(args):
+    env = dict(os.environ)
+    env.pop("GLIBC_TUNABLES", None)
+    if args.malloc == "retain":
+        env["GLIBC_TUNABLES"] = RETAIN_TUNABLES
+    return env
+
+
 def measure_authors(args, phase):
     out = run([args.python, str(Path(__file__).with_name("ofa_authors_step.py")),
                "--ofa_repo=" + args.ofa_repo, "--phase=" + phase, "--steps=%d" % args.steps,
                "--batch=%d" % args.batch, "--resolution=%d" % args.resolution,
-               "--threads=%d" % args.threads])
+               "--threads=%d" % args.threads], env=authors_env(args))
     m = re.search(r"images/s ([\d.]+) peak_rss_mib ([\d.]+) parameters (\d+)", out)
     if not m:
         sys.exit("unexpected output of ofa_authors_step.py:\n" + out)
@@ -64,6 +80,8 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--malloc", choices=["retain", "glibc"], default="retain",
+                        help="malloc settings of both sides (see above)")
     args = parser.parse_args()
 
     print("OFA-MobileNetV3 w1.0 at %dx%d, batch %d, %d threads, %d timed steps, %d rounds"
