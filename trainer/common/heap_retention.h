@@ -9,13 +9,13 @@ namespace ofa::trainer {
 // and gradients in many blocks of up to a few MB and frees them all at its end; glibc then
 // hands the freed top of the heap back to the kernel (trim) or unmaps the larger blocks, and
 // the next step page-faults every byte in again. On the Fashion-MNIST full phase that cost
-// 2.5-3.5x in throughput and made it swing between runs (docs/performance.md).
+// 2.35x in throughput (medians) and made it swing between runs (docs/performance.md).
 //
 // Sets glibc's mmap threshold to its maximum (32 MiB) and its trim threshold to 2 GiB, which
 // is what a caching allocator does: the process keeps its high-water mark of freed memory.
 // Both must be set: a fixed trim threshold alone turns off glibc's adaptive mmap threshold
 // and was 5x slower still. Process-wide and idempotent. Returns false where it could not
-// (not glibc, or mallopt refused), after which nothing changed but speed.
+// (not glibc, or mallopt refused); training still works then, only slower.
 bool RetainFreedHeapMemory();
 
 }  // namespace ofa::trainer
