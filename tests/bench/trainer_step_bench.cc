@@ -2,7 +2,7 @@
 //
 //   bazel run -c opt //tests/bench:trainer_step_bench -- [--preset=ofa_mbv3_w1.0]
 //       [--resolution=32] [--batch=64] [--threads=2] [--steps=10] [--phases=full,...]
-//       [--native_baseline=false]
+//       [--native_baseline=false] [--retain_freed_memory=false] [--trace=FILE]
 //
 // Prints one row per phase kind (full, elastic kernel, elastic depth, elastic expand, with the
 // paper's sub-nets per step and distillation) with images/s of this project's step
