@@ -1,5 +1,6 @@
 #include "trainer/nn/depthwise_conv_function.h"
 
+#include <algorithm>
 #include <atomic>
 
 namespace ofa::trainer {
@@ -11,11 +12,9 @@ using torch::indexing::None;
 using torch::indexing::Slice;
 using Ints = torch::IntArrayRef;
 
-// The custom backward is used for outputs from 4x4 to 8x8: measured faster there, slower on
-// larger maps and no better on tiny ones (docs/performance.md). The rule depends on shapes
-// only, never on timings, so a resumed run takes the same path and stays bit-identical.
-constexpr int64_t kMinCustomOutputSide = 4;
-constexpr int64_t kMaxCustomOutputSide = 8;
+// Stride-2 layers above this output side keep the native backward: there the custom one's
+// dilated grad-w convolution leaves oneDNN's fast path (docs/performance.md).
+constexpr int64_t kMaxCustomStride2OutputSide = 14;
 
 std::atomic<bool> use_native{false};
 
@@ -62,11 +61,27 @@ class DepthwiseConvFunction : public torch::autograd::Function<DepthwiseConvFunc
 
 }  // namespace
 
-torch::Tensor DepthwiseConv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t stride) {
-  const int64_t k = w.size(2);
+bool UsesCustomDepthwiseBackward(int64_t kernel, int64_t stride, int64_t output_side) {
+  if (kernel >= 5) return stride == 1 || output_side <= kMaxCustomStride2OutputSide;
+  // Kernel 3: LibTorch's own backward is faster except on 1x1 and 2x2 maps, where it is
+  // 6-36x slower than the forward convolutions of the custom one.
+  if (kernel == 3) return output_side == 1 || (stride == 1 && output_side == 2);
+  return false;  // 1x1, what larger kernels on 1x1 maps are cropped to: nothing to gain.
+}
+
+int64_t CroppedDepthwiseKernel(int64_t kernel, int64_t input_side) {
+  return std::min(kernel, 2 * input_side - 1);
+}
+
+torch::Tensor DepthwiseConv2d(const torch::Tensor& x, const torch::Tensor& full_w,
+                              int64_t stride) {
+  const int64_t k = CroppedDepthwiseKernel(full_w.size(2), std::max(x.size(2), x.size(3)));
+  const int64_t margin = (full_w.size(2) - k) / 2;
+  const torch::Tensor w = margin == 0 ? full_w : full_w.narrow(2, margin, k).narrow(3, margin, k);
   const int64_t out_side = (x.size(2) + 2 * (k / 2) - k) / stride + 1;
-  if (use_native.load(std::memory_order_relaxed) || !torch::GradMode::is_enabled() || k < 5 ||
-      out_side < kMinCustomOutputSide || out_side > kMaxCustomOutputSide) {
+  // Measured on CPU only; CUDA keeps cuDNN's backward.
+  if (use_native.load(std::memory_order_relaxed) || !torch::GradMode::is_enabled() ||
+      !x.device().is_cpu() || !UsesCustomDepthwiseBackward(k, stride, out_side)) {
     return torch::conv2d(x, w, {}, Ints{stride}, Ints{k / 2}, Ints{1}, x.size(1));
   }
   return DepthwiseConvFunction::apply(x, w, stride);

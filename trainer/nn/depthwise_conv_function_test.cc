@@ -1,5 +1,7 @@
 #include "trainer/nn/depthwise_conv_function.h"
 
+#include <string>
+
 #include <torch/torch.h>
 
 #include "gtest/gtest.h"
@@ -31,11 +33,51 @@ TEST_P(DepthwiseConvFunctionTest, GradientsEqualNativeConvolution) {
   EXPECT_TRUE(torch::allclose(actual[1], expected[1], 1e-4, 1e-4)) << "grad w";
 }
 
+// The backward taken is the one UsesCustomDepthwiseBackward names for the layer's shape.
+TEST_P(DepthwiseConvFunctionTest, TakesTheBackwardTheRuleNames) {
+  const Case c = GetParam();
+  torch::Tensor x = torch::randn({2, 3, c.side, c.side}, torch::requires_grad());
+  torch::Tensor w = torch::randn({3, 1, c.kernel, c.kernel}, torch::requires_grad());
+  torch::Tensor y = DepthwiseConv2d(x, w, c.stride);
+  const bool custom = y.grad_fn()->name().find("DepthwiseConvFunction") != std::string::npos;
+  const int64_t kernel = CroppedDepthwiseKernel(c.kernel, c.side);
+  EXPECT_EQ(custom, UsesCustomDepthwiseBackward(kernel, c.stride, y.size(2)))
+      << y.grad_fn()->name();
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(DepthwiseConv2d(x, w, c.stride).grad_fn(), nullptr);
+}
+
+TEST(DepthwiseConvRuleTest, CropsOnlyWeightsThatMeetPaddingAlone) {
+  EXPECT_EQ(CroppedDepthwiseKernel(7, 1), 1);
+  EXPECT_EQ(CroppedDepthwiseKernel(7, 2), 3);
+  EXPECT_EQ(CroppedDepthwiseKernel(7, 3), 5);
+  EXPECT_EQ(CroppedDepthwiseKernel(7, 4), 7);
+  EXPECT_EQ(CroppedDepthwiseKernel(5, 2), 3);
+  EXPECT_EQ(CroppedDepthwiseKernel(3, 2), 3);
+  EXPECT_EQ(CroppedDepthwiseKernel(3, 1), 1);
+}
+
+TEST(DepthwiseConvRuleTest, FollowsTheMeasuredShapes) {
+  for (int64_t side : {1, 2, 4, 7, 14, 16, 28, 56}) {
+    EXPECT_TRUE(UsesCustomDepthwiseBackward(5, 1, side)) << side;
+    EXPECT_TRUE(UsesCustomDepthwiseBackward(7, 1, side)) << side;
+    EXPECT_EQ(UsesCustomDepthwiseBackward(7, 2, side), side <= 14) << side;
+    EXPECT_EQ(UsesCustomDepthwiseBackward(3, 1, side), side <= 2) << side;
+    EXPECT_EQ(UsesCustomDepthwiseBackward(3, 2, side), side == 1) << side;
+  }
+  EXPECT_FALSE(UsesCustomDepthwiseBackward(1, 1, 1));
+}
+
+// Sides from 1 (the kernel cropped to 1x1) to 32, both strides, odd and even sides, on
+// both sides of the stride-2 limit (14 and 16 outputs).
 INSTANTIATE_TEST_SUITE_P(
     Shapes, DepthwiseConvFunctionTest,
     ::testing::Values(Case{7, 7, 1}, Case{7, 5, 1}, Case{7, 3, 1}, Case{4, 7, 1},
                       Case{14, 7, 2}, Case{14, 5, 2}, Case{7, 7, 2}, Case{15, 5, 2},
-                      Case{28, 7, 1}));
+                      Case{28, 7, 1}, Case{32, 5, 1}, Case{28, 5, 2}, Case{32, 7, 2},
+                      Case{2, 7, 1}, Case{2, 3, 1}, Case{1, 5, 1}, Case{1, 3, 1},
+                      Case{2, 3, 2}, Case{4, 3, 2}, Case{2, 5, 2}, Case{3, 7, 2},
+                      Case{3, 7, 1}, Case{1, 7, 2}, Case{4, 7, 2}, Case{2, 7, 2}));
 
 }  // namespace
 }  // namespace ofa::trainer
