@@ -73,8 +73,7 @@ int64_t CroppedDepthwiseKernel(int64_t kernel, int64_t input_side) {
   return std::min(kernel, 2 * input_side - 1);
 }
 
-torch::Tensor DepthwiseConv2d(const torch::Tensor& x, const torch::Tensor& full_w,
-                              int64_t stride) {
+torch::Tensor DepthwiseConv2d(const torch::Tensor& x, const torch::Tensor& full_w, int64_t stride) {
   const int64_t k = CroppedDepthwiseKernel(full_w.size(2), std::max(x.size(2), x.size(3)));
   const int64_t margin = (full_w.size(2) - k) / 2;
   const torch::Tensor w = margin == 0 ? full_w : full_w.narrow(2, margin, k).narrow(3, margin, k);

@@ -1,8 +1,8 @@
 #include "trainer/nn/depthwise_conv_function.h"
 
-#include <string>
-
 #include <torch/torch.h>
+
+#include <string>
 
 #include "gtest/gtest.h"
 
@@ -72,11 +72,10 @@ TEST(DepthwiseConvRuleTest, FollowsTheMeasuredShapes) {
 // both sides of the stride-2 limit (14 and 16 outputs).
 INSTANTIATE_TEST_SUITE_P(
     Shapes, DepthwiseConvFunctionTest,
-    ::testing::Values(Case{7, 7, 1}, Case{7, 5, 1}, Case{7, 3, 1}, Case{4, 7, 1},
-                      Case{14, 7, 2}, Case{14, 5, 2}, Case{7, 7, 2}, Case{15, 5, 2},
-                      Case{28, 7, 1}, Case{32, 5, 1}, Case{28, 5, 2}, Case{32, 7, 2},
-                      Case{2, 7, 1}, Case{2, 3, 1}, Case{1, 5, 1}, Case{1, 3, 1},
-                      Case{2, 3, 2}, Case{4, 3, 2}, Case{2, 5, 2}, Case{3, 7, 2},
+    ::testing::Values(Case{7, 7, 1}, Case{7, 5, 1}, Case{7, 3, 1}, Case{4, 7, 1}, Case{14, 7, 2},
+                      Case{14, 5, 2}, Case{7, 7, 2}, Case{15, 5, 2}, Case{28, 7, 1}, Case{32, 5, 1},
+                      Case{28, 5, 2}, Case{32, 7, 2}, Case{2, 7, 1}, Case{2, 3, 1}, Case{1, 5, 1},
+                      Case{1, 3, 1}, Case{2, 3, 2}, Case{4, 3, 2}, Case{2, 5, 2}, Case{3, 7, 2},
                       Case{3, 7, 1}, Case{1, 7, 2}, Case{4, 7, 2}, Case{2, 7, 2}));
 
 }  // namespace
