@@ -135,15 +135,15 @@ int Main() {
     }
     std::vector<double> ours_runs, native_runs;
     for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
-      UseNativeDepthwiseBackward(false);
+      SetDepthwiseBackward(DepthwiseBackward::kByShape);
       ours_runs.push_back(ImagesPerSecond(model, teacher, batch, *phase, absl::GetFlag(FLAGS_steps)));
       if (!native_baseline) continue;
-      UseNativeDepthwiseBackward(true);
+      SetDepthwiseBackward(DepthwiseBackward::kNative);
       native_runs.push_back(
           ImagesPerSecond(model, teacher, batch, *phase, absl::GetFlag(FLAGS_steps)));
     }
     if (!absl::GetFlag(FLAGS_trace).empty()) {
-      UseNativeDepthwiseBackward(false);
+      SetDepthwiseBackward(DepthwiseBackward::kByShape);
       torch::autograd::profiler::RecordProfile profile(
           absl::StrCat(absl::GetFlag(FLAGS_trace), ".", name, ".json"));
       ImagesPerSecond(model, teacher, batch, *phase, 3);

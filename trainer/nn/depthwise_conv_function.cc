@@ -16,7 +16,7 @@ using Ints = torch::IntArrayRef;
 // dilated grad-w convolution leaves oneDNN's fast path (docs/performance.md).
 constexpr int64_t kMaxCustomStride2OutputSide = 14;
 
-std::atomic<bool> use_native{false};
+std::atomic<DepthwiseBackward> backward_choice{DepthwiseBackward::kByShape};
 
 class DepthwiseConvFunction : public torch::autograd::Function<DepthwiseConvFunction> {
  public:
@@ -78,14 +78,17 @@ torch::Tensor DepthwiseConv2d(const torch::Tensor& x, const torch::Tensor& full_
   const int64_t margin = (full_w.size(2) - k) / 2;
   const torch::Tensor w = margin == 0 ? full_w : full_w.narrow(2, margin, k).narrow(3, margin, k);
   const int64_t out_side = (x.size(2) + 2 * (k / 2) - k) / stride + 1;
+  const DepthwiseBackward choice = backward_choice.load(std::memory_order_relaxed);
+  const bool custom =
+      choice == DepthwiseBackward::kCustom ||
+      (choice == DepthwiseBackward::kByShape && UsesCustomDepthwiseBackward(k, stride, out_side));
   // Measured on CPU only; CUDA keeps cuDNN's backward.
-  if (use_native.load(std::memory_order_relaxed) || !torch::GradMode::is_enabled() ||
-      !x.device().is_cpu() || !UsesCustomDepthwiseBackward(k, stride, out_side)) {
+  if (!custom || !torch::GradMode::is_enabled() || !x.device().is_cpu()) {
     return torch::conv2d(x, w, {}, Ints{stride}, Ints{k / 2}, Ints{1}, x.size(1));
   }
   return DepthwiseConvFunction::apply(x, w, stride);
 }
 
-void UseNativeDepthwiseBackward(bool native) { use_native.store(native); }
+void SetDepthwiseBackward(DepthwiseBackward choice) { backward_choice.store(choice); }
 
 }  // namespace ofa::trainer

@@ -36,9 +36,12 @@ int64_t CroppedDepthwiseKernel(int64_t kernel, int64_t input_side);
 
 bool UsesCustomDepthwiseBackward(int64_t kernel, int64_t stride, int64_t output_side);
 
-// Process-wide switch to LibTorch's own backward everywhere, so benchmarks can compare both
-// in one run. Thread-safe.
-void UseNativeDepthwiseBackward(bool native);
+// Which backward DepthwiseConv2d takes on CPU: by UsesCustomDepthwiseBackward (the default),
+// or one of the two everywhere, so that benchmarks can compare them in one run.
+enum class DepthwiseBackward { kByShape, kNative, kCustom };
+
+// Process-wide; thread-safe.
+void SetDepthwiseBackward(DepthwiseBackward choice);
 
 }  // namespace ofa::trainer
 

@@ -15,22 +15,27 @@ struct Case {
 
 class DepthwiseConvFunctionTest : public ::testing::TestWithParam<Case> {};
 
-// The custom backward must give torch::conv2d's gradients, for every kernel and stride and
-// for odd and even sides (stride 2 leaves the last row unread on even sides).
+// Both backwards, forced on for every shape, must give torch::conv2d's gradients, for every
+// kernel and stride and for odd and even sides (stride 2 leaves the last row unread on even
+// sides), cropped kernels included.
 TEST_P(DepthwiseConvFunctionTest, GradientsEqualNativeConvolution) {
   const Case c = GetParam();
-  torch::manual_seed(c.side * 100 + c.kernel * 10 + c.stride);
-  torch::Tensor x = torch::randn({3, 5, c.side, c.side}, torch::requires_grad());
-  torch::Tensor w = torch::randn({5, 1, c.kernel, c.kernel}, torch::requires_grad());
-  torch::Tensor native = torch::conv2d(x, w, {}, c.stride, c.kernel / 2, 1, 5);
-  torch::Tensor ours = DepthwiseConv2d(x, w, c.stride);
-  ASSERT_EQ(ours.sizes(), native.sizes());
-  EXPECT_TRUE(torch::allclose(ours, native, 1e-5, 1e-5));
-  torch::Tensor grad_y = torch::randn_like(native);
-  auto expected = torch::autograd::grad({native}, {x, w}, {grad_y});
-  auto actual = torch::autograd::grad({ours}, {x, w}, {grad_y});
-  EXPECT_TRUE(torch::allclose(actual[0], expected[0], 1e-4, 1e-5)) << "grad x";
-  EXPECT_TRUE(torch::allclose(actual[1], expected[1], 1e-4, 1e-4)) << "grad w";
+  for (DepthwiseBackward choice : {DepthwiseBackward::kCustom, DepthwiseBackward::kNative}) {
+    SetDepthwiseBackward(choice);
+    torch::manual_seed(c.side * 100 + c.kernel * 10 + c.stride);
+    torch::Tensor x = torch::randn({3, 5, c.side, c.side}, torch::requires_grad());
+    torch::Tensor w = torch::randn({5, 1, c.kernel, c.kernel}, torch::requires_grad());
+    torch::Tensor native = torch::conv2d(x, w, {}, c.stride, c.kernel / 2, 1, 5);
+    torch::Tensor ours = DepthwiseConv2d(x, w, c.stride);
+    ASSERT_EQ(ours.sizes(), native.sizes());
+    EXPECT_TRUE(torch::allclose(ours, native, 1e-5, 1e-5));
+    torch::Tensor grad_y = torch::randn_like(native);
+    auto expected = torch::autograd::grad({native}, {x, w}, {grad_y});
+    auto actual = torch::autograd::grad({ours}, {x, w}, {grad_y});
+    EXPECT_TRUE(torch::allclose(actual[0], expected[0], 1e-4, 1e-5)) << "grad x";
+    EXPECT_TRUE(torch::allclose(actual[1], expected[1], 1e-4, 1e-4)) << "grad w";
+  }
+  SetDepthwiseBackward(DepthwiseBackward::kByShape);
 }
 
 // The backward taken is the one UsesCustomDepthwiseBackward names for the layer's shape.
