@@ -49,8 +49,8 @@ int Main() {
   };
   std::printf("%d threads, %d calls each; milliseconds per call\n", absl::GetFlag(FLAGS_threads),
               absl::GetFlag(FLAGS_iterations));
-  std::printf("%-22s %2s %4s %4s | %9s %9s %6s %6s | %9s %9s\n", "input NxCxHxW", "k", "out",
-              "crop", "native", "custom", "ratio", "rule", "fwd full", "fwd crop");
+  std::printf("%-22s %2s %4s %4s | %9s %9s %6s %6s | %9s | %9s %9s\n", "input NxCxHxW", "k", "out",
+              "crop", "native", "custom", "ratio", "rule", "NHWC", "fwd full", "fwd crop");
   for (const Layer& l : layers) {
     for (int64_t k : {3, 5, 7}) {
       torch::Tensor x = torch::randn({l.batch, l.channels, l.side, l.side}, torch::requires_grad());
@@ -67,6 +67,13 @@ int Main() {
       const double native = both(DepthwiseBackward::kNative);
       const double custom = both(DepthwiseBackward::kCustom);
       SetDepthwiseBackward(DepthwiseBackward::kByShape);
+      // The layout OfaSupernet trains in on CPU (channels last), where LibTorch's backward runs.
+      torch::Tensor x_nhwc = x.detach().contiguous(torch::MemoryFormat::ChannelsLast);
+      x_nhwc.requires_grad_();
+      const double nhwc = Milliseconds([&] {
+        torch::Tensor y = DepthwiseConv2d(x_nhwc, w, l.stride);
+        y.backward(torch::ones_like(y));
+      });
       torch::NoGradGuard no_grad;
       const double full =
           Milliseconds([&] { torch::conv2d(x, w, {}, l.stride, k / 2, 1, l.channels); });
@@ -76,10 +83,10 @@ int Main() {
       char shape[32];
       std::snprintf(shape, sizeof(shape), "%ldx%ldx%ldx%ld s%ld", l.batch, l.channels, l.side,
                     l.side, l.stride);
-      std::printf("%-22s %2ld %4ld %4ld | %9.2f %9.2f %5.2fx %6s | %9.2f %9.2f\n", shape, k, out,
-                  crop, native, custom, native / custom,
-                  UsesCustomDepthwiseBackward(crop, l.stride, out) ? "custom" : "native", full,
-                  cropped);
+      std::printf("%-22s %2ld %4ld %4ld | %9.2f %9.2f %5.2fx %6s | %9.2f | %9.2f %9.2f\n", shape, k,
+                  out, crop, native, custom, native / custom,
+                  UsesCustomDepthwiseBackward(crop, l.stride, out) ? "custom" : "native", nhwc,
+                  full, cropped);
     }
   }
   return 0;

@@ -82,8 +82,10 @@ torch::Tensor DepthwiseConv2d(const torch::Tensor& x, const torch::Tensor& full_
   const bool custom =
       choice == DepthwiseBackward::kCustom ||
       (choice == DepthwiseBackward::kByShape && UsesCustomDepthwiseBackward(k, stride, out_side));
-  // Measured on CPU only; CUDA keeps cuDNN's backward.
-  if (!custom || !torch::GradMode::is_enabled() || !x.device().is_cpu()) {
+  // Measured on CPU only; CUDA keeps cuDNN's backward. The custom backward reshapes NCHW
+  // tensors; channels-last inputs (how OfaSupernet runs on CPU) take LibTorch's channels-last
+  // backward, which does not have the NCHW one's slowness.
+  if (!custom || !torch::GradMode::is_enabled() || !x.device().is_cpu() || !x.is_contiguous()) {
     return torch::conv2d(x, w, {}, Ints{stride}, Ints{k / 2}, Ints{1}, x.size(1));
   }
   return DepthwiseConvFunction::apply(x, w, stride);

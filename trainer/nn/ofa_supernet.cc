@@ -31,7 +31,13 @@ OfaSupernetImpl::OfaSupernetImpl(SupernetArchitecture arch) : arch_(std::move(ar
 }
 
 torch::Tensor OfaSupernetImpl::forward(const torch::Tensor& x, const SubnetChoice& choice) {
-  torch::Tensor y = torch::hardswish(stem_bn(stem(x, arch_.stem_channels)));
+  torch::Tensor y = stem(x, arch_.stem_channels);
+  // On CPU the network runs channels-last: oneDNN's convolutions and LibTorch's batch norm then
+  // need no layout reorders, and training steps ran 1.2-1.4x faster (docs/performance.md). The
+  // stem's output is converted, not its input: a 1-channel NCHW input is channels-last by
+  // strides too, and LibTorch would keep it NCHW.
+  if (y.is_cpu()) y = y.contiguous(torch::MemoryFormat::ChannelsLast);
+  y = torch::hardswish(stem_bn(y));
   y = first_block(y, 3, 1);
   for (int s = 0; s < arch_.num_stages(); ++s) {
     for (int d = 0; d < choice.depths[s]; ++d) {
