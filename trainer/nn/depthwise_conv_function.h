@@ -26,15 +26,15 @@ namespace ofa::trainer {
 // map: a k7 layer on a 2x2 map took 17 ms instead of 0.14 ms forward (docs/performance.md).
 torch::Tensor DepthwiseConv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t stride);
 
-// Whether DepthwiseConv2d computes a CPU layer's gradients itself: for the shapes where that
-// measured faster than LibTorch's backward with freed memory retained (RetainFreedHeapMemory):
-// every k >= 5 layer at stride 1, k >= 5 at stride 2 up to 14x14 outputs, and k = 3 only on
-// 1x1 and 2x2 outputs. It depends on shapes only, never on timings, so that a resumed run
-// takes the same path and stays bit-identical.
 // The kernel size DepthwiseConv2d computes with: the centre of an odd kernel that still reaches
 // the map's edge from every output position (2 * side - 1).
 int64_t CroppedDepthwiseKernel(int64_t kernel, int64_t input_side);
 
+// Whether DepthwiseConv2d computes an NCHW CPU layer's gradients itself: for the shapes where
+// that measured faster than LibTorch's backward with freed memory retained
+// (RetainFreedHeapMemory): every k >= 5 layer at stride 1, k >= 5 at stride 2 up to 14x14
+// outputs, and k = 3 only on 1x1 and 2x2 outputs. It depends on shapes only, never on timings,
+// so that a resumed run takes the same path and stays bit-identical.
 bool UsesCustomDepthwiseBackward(int64_t kernel, int64_t stride, int64_t output_side);
 
 // Which backward DepthwiseConv2d takes on CPU: by UsesCustomDepthwiseBackward (the default),

@@ -52,6 +52,26 @@ TEST_P(DepthwiseConvFunctionTest, TakesTheBackwardTheRuleNames) {
   EXPECT_EQ(DepthwiseConv2d(x, w, c.stride).grad_fn(), nullptr);
 }
 
+// Channels-last inputs (how OfaSupernet runs on CPU) take LibTorch's backward, stay
+// channels-last, and give the same gradients.
+TEST(DepthwiseConvChannelsLastTest, KeepsTheLayoutAndTheGradients) {
+  torch::manual_seed(7);
+  torch::Tensor x = torch::randn({4, 6, 7, 7});
+  torch::Tensor w = torch::randn({6, 1, 7, 7}, torch::requires_grad());
+  torch::Tensor x_nchw = x.clone().requires_grad_();
+  torch::Tensor x_nhwc = x.contiguous(torch::MemoryFormat::ChannelsLast).requires_grad_();
+  torch::Tensor y_nchw = DepthwiseConv2d(x_nchw, w, 1);
+  torch::Tensor y_nhwc = DepthwiseConv2d(x_nhwc, w, 1);
+  EXPECT_TRUE(y_nhwc.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_EQ(y_nhwc.grad_fn()->name().find("DepthwiseConvFunction"), std::string::npos);
+  EXPECT_TRUE(torch::allclose(y_nchw, y_nhwc, 1e-5, 1e-5));
+  torch::Tensor grad_y = torch::randn_like(y_nchw);
+  auto expected = torch::autograd::grad({y_nchw}, {x_nchw, w}, {grad_y});
+  auto actual = torch::autograd::grad({y_nhwc}, {x_nhwc, w}, {grad_y});
+  EXPECT_TRUE(torch::allclose(actual[0], expected[0], 1e-4, 1e-5)) << "grad x";
+  EXPECT_TRUE(torch::allclose(actual[1], expected[1], 1e-4, 1e-4)) << "grad w";
+}
+
 TEST(DepthwiseConvRuleTest, CropsOnlyWeightsThatMeetPaddingAlone) {
   EXPECT_EQ(CroppedDepthwiseKernel(7, 1), 1);
   EXPECT_EQ(CroppedDepthwiseKernel(7, 2), 3);
