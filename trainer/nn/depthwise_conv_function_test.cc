@@ -15,6 +15,22 @@ struct Case {
 
 class DepthwiseConvFunctionTest : public ::testing::TestWithParam<Case> {};
 
+bool TookCustomBackward(const torch::Tensor& y) {
+  return y.grad_fn()->name().find("DepthwiseConvFunction") != std::string::npos;
+}
+
+// Backpropagates the same random output gradient through both convolutions and compares the
+// gradients of their (input, weight) pairs.
+void ExpectSameGradients(const torch::Tensor& expected_y, const torch::Tensor& expected_x,
+                         const torch::Tensor& actual_y, const torch::Tensor& actual_x,
+                         const torch::Tensor& w) {
+  torch::Tensor grad_y = torch::randn_like(expected_y);
+  auto expected = torch::autograd::grad({expected_y}, {expected_x, w}, {grad_y});
+  auto actual = torch::autograd::grad({actual_y}, {actual_x, w}, {grad_y});
+  EXPECT_TRUE(torch::allclose(actual[0], expected[0], 1e-4, 1e-5)) << "grad x";
+  EXPECT_TRUE(torch::allclose(actual[1], expected[1], 1e-4, 1e-4)) << "grad w";
+}
+
 // Both backwards, forced on for every shape, must give torch::conv2d's gradients, for every
 // kernel and stride and for odd and even sides (stride 2 leaves the last row unread on even
 // sides), cropped kernels included.
@@ -29,11 +45,7 @@ TEST_P(DepthwiseConvFunctionTest, GradientsEqualNativeConvolution) {
     torch::Tensor ours = DepthwiseConv2d(x, w, c.stride);
     ASSERT_EQ(ours.sizes(), native.sizes());
     EXPECT_TRUE(torch::allclose(ours, native, 1e-5, 1e-5));
-    torch::Tensor grad_y = torch::randn_like(native);
-    auto expected = torch::autograd::grad({native}, {x, w}, {grad_y});
-    auto actual = torch::autograd::grad({ours}, {x, w}, {grad_y});
-    EXPECT_TRUE(torch::allclose(actual[0], expected[0], 1e-4, 1e-5)) << "grad x";
-    EXPECT_TRUE(torch::allclose(actual[1], expected[1], 1e-4, 1e-4)) << "grad w";
+    ExpectSameGradients(native, x, ours, x, w);
   }
   SetDepthwiseBackward(DepthwiseBackward::kByShape);
 }
@@ -44,9 +56,8 @@ TEST_P(DepthwiseConvFunctionTest, TakesTheBackwardTheRuleNames) {
   torch::Tensor x = torch::randn({2, 3, c.side, c.side}, torch::requires_grad());
   torch::Tensor w = torch::randn({3, 1, c.kernel, c.kernel}, torch::requires_grad());
   torch::Tensor y = DepthwiseConv2d(x, w, c.stride);
-  const bool custom = y.grad_fn()->name().find("DepthwiseConvFunction") != std::string::npos;
   const int64_t kernel = CroppedDepthwiseKernel(c.kernel, c.side);
-  EXPECT_EQ(custom, UsesCustomDepthwiseBackward(kernel, c.stride, y.size(2)))
+  EXPECT_EQ(TookCustomBackward(y), UsesCustomDepthwiseBackward(kernel, c.stride, y.size(2)))
       << y.grad_fn()->name();
   torch::NoGradGuard no_grad;
   EXPECT_EQ(DepthwiseConv2d(x, w, c.stride).grad_fn(), nullptr);
@@ -63,13 +74,9 @@ TEST(DepthwiseConvChannelsLastTest, KeepsTheLayoutAndTheGradients) {
   torch::Tensor y_nchw = DepthwiseConv2d(x_nchw, w, 1);
   torch::Tensor y_nhwc = DepthwiseConv2d(x_nhwc, w, 1);
   EXPECT_TRUE(y_nhwc.is_contiguous(torch::MemoryFormat::ChannelsLast));
-  EXPECT_EQ(y_nhwc.grad_fn()->name().find("DepthwiseConvFunction"), std::string::npos);
+  EXPECT_FALSE(TookCustomBackward(y_nhwc));
   EXPECT_TRUE(torch::allclose(y_nchw, y_nhwc, 1e-5, 1e-5));
-  torch::Tensor grad_y = torch::randn_like(y_nchw);
-  auto expected = torch::autograd::grad({y_nchw}, {x_nchw, w}, {grad_y});
-  auto actual = torch::autograd::grad({y_nhwc}, {x_nhwc, w}, {grad_y});
-  EXPECT_TRUE(torch::allclose(actual[0], expected[0], 1e-4, 1e-5)) << "grad x";
-  EXPECT_TRUE(torch::allclose(actual[1], expected[1], 1e-4, 1e-4)) << "grad w";
+  ExpectSameGradients(y_nchw, x_nchw, y_nhwc, x_nhwc, w);
 }
 
 TEST(DepthwiseConvRuleTest, CropsOnlyWeightsThatMeetPaddingAlone) {
