@@ -104,10 +104,11 @@ void PrintPlan(const std::vector<ofa::v1::PhaseSpec>& phases) {
   absl::PrintF("%-18s %-26s %6s %8s %7s %5s %4s  %s\n", "phase", "kind", "epochs", "lr/256",
                "warmup", "nets", "kd", "sampled (kernel | depth | expand)");
   for (const ofa::v1::PhaseSpec& p : phases) {
-    absl::PrintF("%-18s %-26s %6d %8.4g %7.3g %5d %4.2g  {%s} | {%s} | {%s}\n", p.name(),
+    // "4s": four sub-nets per step under the sandwich rule.
+    absl::PrintF("%-18s %-26s %6d %8.4g %7.3g %5s %4.2g  {%s} | {%s} | {%s}\n", p.name(),
                  ofa::v1::PhaseKind_Name(p.kind()), p.epochs(), p.learning_rate(),
-                 p.warmup_epochs(), p.subnets_per_step(), p.kd_ratio(),
-                 absl::StrJoin(p.kernel_sizes(), ","), absl::StrJoin(p.depths(), ","),
+                 p.warmup_epochs(), absl::StrCat(p.subnets_per_step(), p.sandwich() ? "s" : ""),
+                 p.kd_ratio(), absl::StrJoin(p.kernel_sizes(), ","), absl::StrJoin(p.depths(), ","),
                  absl::StrJoin(p.expand_ratios(), ","));
   }
 }

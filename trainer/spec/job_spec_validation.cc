@@ -212,6 +212,10 @@ void CheckPhases(Problems& problems, const std::vector<ofa::v1::PhaseSpec>& phas
     if (p.subnets_per_step() != 1 && p.subnets_per_step() != 2 && p.subnets_per_step() != 4) {
       problems.Add(field + ".subnets_per_step",
                    absl::StrCat("must be 1, 2 or 4, got ", p.subnets_per_step()));
+    } else if (p.sandwich() && p.subnets_per_step() < 2) {
+      problems.Add(field + ".sandwich",
+                   "the sandwich rule trains the largest and the smallest sub-net every step: "
+                   "it needs subnets_per_step 2 or 4");
     }
     CheckRange(problems, field + ".kd_ratio", p.kd_ratio(), 0, 10);
     if (p.kd_ratio() > 0 && p.kind() == ofa::v1::PHASE_KIND_FULL) {

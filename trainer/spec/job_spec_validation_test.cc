@@ -179,6 +179,8 @@ TEST(ValidateJobSpecTest, FirstPhaseMustBeFullAndSpecializeLast) {
       phases { name: "specialize" kind: PHASE_KIND_SPECIALIZE }
       phases { name: "kernel" kind: PHASE_KIND_ELASTIC_KERNEL epochs: 1 learning_rate: 0.1
                subnets_per_step: 3 kernel_sizes: [3, 5] }
+      phases { name: "depth" kind: PHASE_KIND_ELASTIC_DEPTH epochs: 1 learning_rate: 0.1
+               subnets_per_step: 1 sandwich: true depths: [3, 4] }
     })pb",
                                                             &spec));
   EXPECT_THAT(ErrorOf(spec),
@@ -186,6 +188,9 @@ TEST(ValidateJobSpecTest, FirstPhaseMustBeFullAndSpecializeLast) {
                               "network"),
                     HasSubstr("schedule.phases[0].kind: specialize must be last"),
                     HasSubstr("schedule.phases[1].subnets_per_step: must be 1, 2 or 4, got 3"),
+                    HasSubstr("schedule.phases[2].sandwich: the sandwich rule trains the largest "
+                              "and the smallest sub-net every step: it needs subnets_per_step 2 "
+                              "or 4"),
                     HasSubstr("deployment targets are set but the schedule does not end with "
                               "a specialize phase")));
 }

@@ -125,6 +125,7 @@ absl::StatusOr<std::vector<PhaseSpec>> ResolveSchedule(const ofa::v1::JobSpec& s
     if (o.has_warmup_epochs()) it->set_warmup_epochs(o.warmup_epochs());
     if (o.has_subnets_per_step()) it->set_subnets_per_step(o.subnets_per_step());
     if (o.has_kd_ratio()) it->set_kd_ratio(o.kd_ratio());
+    if (o.has_sandwich()) it->set_sandwich(o.sandwich());
     if (!o.kernel_sizes().empty()) it->mutable_kernel_sizes()->CopyFrom(o.kernel_sizes());
     if (!o.depths().empty()) it->mutable_depths()->CopyFrom(o.depths());
     if (!o.expand_ratios().empty()) it->mutable_expand_ratios()->CopyFrom(o.expand_ratios());

@@ -84,6 +84,7 @@ TEST(ResolveScheduleTest, OverridesChangeOnlyTheFieldsTheySet) {
   o->set_phase("elastic_depth_2");
   o->set_epochs(7);
   o->set_kd_ratio(0.0);
+  o->set_sandwich(true);
   absl::StatusOr<std::vector<ofa::v1::PhaseSpec>> phases = ResolveSchedule(spec);
   ASSERT_TRUE(phases.ok()) << phases.status();
   const ofa::v1::PhaseSpec& p = (*phases)[3];
@@ -91,6 +92,8 @@ TEST(ResolveScheduleTest, OverridesChangeOnlyTheFieldsTheySet) {
   EXPECT_DOUBLE_EQ(p.kd_ratio(), 0.0);  // Explicitly set to zero: presence is tracked.
   EXPECT_DOUBLE_EQ(p.learning_rate(), 0.03);
   EXPECT_EQ(p.subnets_per_step(), 2);
+  EXPECT_TRUE(p.sandwich());
+  EXPECT_FALSE((*phases)[5].sandwich());  // The paper samples uniformly.
 }
 
 TEST(ResolveScheduleTest, UnknownPresetNamesTheField) {

@@ -233,10 +233,10 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
 
       progress.Event("phase_started",
                      absl::StrFormat("phase %s (%d/%d): %d epochs, lr %.4g per 256 images, "
-                                     "%d sub-net(s)/step, kd %.2g",
+                                     "%d sub-net(s)/step%s, kd %.2g",
                                      phase.name(), i + 1, phases->size(), phase.epochs(),
                                      phase.learning_rate(), phase.subnets_per_step(),
-                                     phase.kd_ratio()),
+                                     phase.sandwich() ? " (sandwich)" : "", phase.kd_ratio()),
                      {{"phase", phase.name()}});
       PhaseTrainer trainer(model, phase_teacher, data->train, config, store, progress);
       std::unique_ptr<GlooCommunicator> communicator;
