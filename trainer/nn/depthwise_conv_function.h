@@ -10,14 +10,14 @@ namespace ofa::trainer {
 // Depthwise convolution ("same" padding) of x [N, C, H, W] with w [C, 1, k, k].
 //
 // Why not just torch::conv2d: in the CPU LibTorch 1.13 we build against, the backward pass of
-// NCHW depthwise convolutions with k >= 5 is 5-20x slower than the forward pass
-// (docs/performance.md). This function keeps the forward as it is and, for NCHW inputs on CPU
-// where UsesCustomDepthwiseBackward says so, computes both gradients with forward depthwise
-// convolutions instead (channels-last inputs keep LibTorch's backward, which is 2-6x faster
-// than its NCHW one):
+// depthwise convolutions with k >= 5 is 5-20x slower than the forward pass in NCHW and still
+// 1.4-2.7x slower than this function's in channels last (docs/performance.md). This function
+// keeps the forward as it is and, on CPU where UsesCustomDepthwiseBackward says so, computes
+// both gradients itself:
 //   grad_x = depthwise conv of grad_y (zero-inserted for stride 2) with the flipped kernel;
-//   grad_w = depthwise conv over N*C channels of the padded input with grad_y as the kernel
-//            (dilated by the stride), summed over the batch.
+//   grad_w = NCHW: depthwise conv over N*C channels of the padded input with grad_y as the
+//            kernel (dilated by the stride), summed over the batch; channels last:
+//            ChannelsLastDepthwiseWeightGrad. Gradients keep the input's layout.
 // Results equal torch::conv2d's gradients to float rounding (tested).
 //
 // On maps smaller than the kernel it also crops the kernel to CroppedDepthwiseKernel: the outer
@@ -30,12 +30,13 @@ torch::Tensor DepthwiseConv2d(const torch::Tensor& x, const torch::Tensor& w, in
 // the map's edge from every output position (2 * side - 1).
 int64_t CroppedDepthwiseKernel(int64_t kernel, int64_t input_side);
 
-// Whether DepthwiseConv2d computes an NCHW CPU layer's gradients itself: for the shapes where
-// that measured faster than LibTorch's backward with freed memory retained
-// (RetainFreedHeapMemory): every k >= 5 layer at stride 1, k >= 5 at stride 2 up to 14x14
-// outputs, and k = 3 only on 1x1 and 2x2 outputs. It depends on shapes only, never on timings,
-// so that a resumed run takes the same path and stays bit-identical.
-bool UsesCustomDepthwiseBackward(int64_t kernel, int64_t stride, int64_t output_side);
+// Whether DepthwiseConv2d computes a CPU layer's gradients itself: for the shapes where that
+// measured faster than LibTorch's backward with freed memory retained (RetainFreedHeapMemory).
+// NCHW: every k >= 5 layer at stride 1, k >= 5 at stride 2 up to 14x14 outputs, and k = 3
+// only on 1x1 and 2x2 outputs. Channels last: k >= 5 at stride 1. It depends on shapes only,
+// never on timings, so that a resumed run takes the same path and stays bit-identical.
+bool UsesCustomDepthwiseBackward(int64_t kernel, int64_t stride, int64_t output_side,
+                                 bool channels_last);
 
 // Which backward DepthwiseConv2d takes on CPU: by UsesCustomDepthwiseBackward (the default),
 // or one of the two everywhere, so that benchmarks can compare them in one run.
