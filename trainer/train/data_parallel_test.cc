@@ -130,13 +130,20 @@ TEST(DataParallelTest, TwoGlooRanksOnHalfBatchesMatchOneProcessOnTheWholeBatch) 
 
   // Per-device BN: each rank normalises with its own half's statistics, so the single
   // process must do the same (two micro-batches) to compute the same gradients. Only the
-  // order of float additions differs (rank sums vs accumulated micro-batches).
+  // order of float additions differs (rank sums vs accumulated micro-batches): none with one
+  // sub-net per step, so the full phase must match exactly; with two, one-ulp differences that
+  // 12 steps at these learning rates on 8-image BN batches amplify to as much as 2.7e-3
+  // (measured over seeds 11-14 and both depthwise backward paths).
   const std::string one_process = RunSingleProcess("one_process", 2);
   double difference = 0;
   for (const char* phase : {"full", "depth", "expand"}) {
     const double d = MaxParameterDifference(FinalWeights(dir + "/out", phase),
                                             FinalWeights(one_process, phase));
-    EXPECT_LT(d, 1e-3) << "after phase " << phase;
+    if (std::string(phase) == "full") {
+      EXPECT_EQ(d, 0) << "after phase full";
+    } else {
+      EXPECT_LT(d, 1e-2) << "after phase " << phase;
+    }
     std::printf("phase %s: largest parameter difference %.3g\n", phase, d);
     difference = std::max(difference, d);
   }
