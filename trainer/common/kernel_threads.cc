@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <ATen/Parallel.h>
+
 namespace ofa::trainer {
 
 void LimitKernelThreadsOfThisThread(int threads) {
@@ -10,6 +12,9 @@ void LimitKernelThreadsOfThisThread(int threads) {
   using SetNumThreads = void (*)(int);
   static const auto set_num_threads =
       reinterpret_cast<SetNumThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  // LibTorch sets a thread's team size to its global setting on the thread's first parallel
+  // call; asking for the size makes that happen now, so it cannot undo ours later.
+  at::get_num_threads();
   if (set_num_threads != nullptr && threads > 0) set_num_threads(threads);
 }
 
