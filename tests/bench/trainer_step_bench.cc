@@ -2,14 +2,15 @@
 //
 //   bazel run -c opt //tests/bench:trainer_step_bench -- [--preset=ofa_mbv3_w1.0]
 //       [--resolution=32] [--batch=64] [--threads=2] [--steps=10] [--phases=full,...]
-//       [--native_baseline=false] [--retain_freed_memory=false] [--trace=FILE]
+//       [--native_baseline=false] [--retain_freed_memory=false] [--trace=FILE] [--shards=2]
 //
 // Prints one row per phase kind (full, elastic kernel, elastic depth, elastic expand, with the
 // paper's sub-nets per step and distillation) with images/s of this project's step
 // (AccumulateGradients + the phase's SGD step, exactly what PhaseTrainer runs) and of the same
 // step with LibTorch's native depthwise backward, their ratio, and the process's peak RSS so
 // far. The two are measured alternately for several rounds and the medians shown, because the
-// machines this runs on are shared and noisy. compare_with_authors.py runs this binary with
+// machines this runs on are shared and noisy. --shards=N adds the step with the batch cut into
+// N shards that train concurrently (resources.cpu_batch_shards), alternating with the others. compare_with_authors.py runs this binary with
 // --native_baseline=false, one phase per process, beside the OFA authors' PyTorch step.
 #include <sys/resource.h>
 
@@ -52,6 +53,9 @@ ABSL_FLAG(bool, native_baseline, true,
 ABSL_FLAG(bool, retain_freed_memory, true,
           "Keep freed memory in the heap, as ofa-trainer does (RetainFreedHeapMemory); false "
           "measures glibc's defaults.");
+ABSL_FLAG(int, shards, 1,
+          "If above 1, also measure the step with the batch cut into this many concurrent "
+          "shards (resources.cpu_batch_shards) and its ratio to one shard.");
 ABSL_FLAG(std::string, trace, "",
           "If set, profile 3 more steps of each phase and write LibTorch's chrome trace of them "
           "to TRACE.PHASE.json.");
@@ -71,14 +75,18 @@ double Median(std::vector<double> values) {
 }
 
 double ImagesPerSecond(OfaSupernet& model, OfaSupernet& teacher, const Batch& batch,
-                       const ofa::v1::PhaseSpec& phase, int steps) {
+                       const ofa::v1::PhaseSpec& phase, int steps, int shards = 1) {
   const PhaseRunConfig defaults;
   std::unique_ptr<torch::optim::SGD> optimizer =
       MakeSgdOptimizer(model, defaults.momentum, defaults.weight_decay);
   SetLearningRate(*optimizer, 0.01);
   auto run = [&](int64_t step) {
     optimizer->zero_grad();
-    const StepContext context{.seed = 1, .phase_index = 1, .step = step};
+    const StepContext context{.seed = 1,
+                              .phase_index = 1,
+                              .step = step,
+                              .micro_batches = shards,
+                              .kernel_threads = absl::GetFlag(FLAGS_threads)};
     if (!AccumulateGradients(model, teacher, batch, phase, context).ok()) std::abort();
     optimizer->step();
   };
@@ -121,8 +129,12 @@ int Main() {
                spec.preset(), r, r, absl::GetFlag(FLAGS_batch), absl::GetFlag(FLAGS_threads),
                absl::GetFlag(FLAGS_steps), parameters);
   const bool native_baseline = absl::GetFlag(FLAGS_native_baseline);
-  absl::PrintF("%-18s %5s %4s %14s%s %14s\n", "phase", "nets", "kd", "images/s",
+  const int shards = absl::GetFlag(FLAGS_shards);
+  absl::PrintF("%-18s %5s %4s %14s%s%s %14s\n", "phase", "nets", "kd", "images/s",
                native_baseline ? absl::StrFormat(" %18s %7s", "images/s native dw", "ratio") : "",
+               shards > 1 ? absl::StrFormat(" %18s %7s",
+                                            absl::StrCat("images/s ", shards, " shards"), "ratio")
+                          : "",
                "peak RSS MiB");
   for (const std::string& name : absl::GetFlag(FLAGS_phases)) {
     const ofa::v1::PhaseSpec* phase = nullptr;
@@ -133,10 +145,14 @@ int Main() {
       absl::FPrintF(stderr, "--phases: no phase '%s' in the default schedule\n", name);
       return 2;
     }
-    std::vector<double> ours_runs, native_runs;
+    std::vector<double> ours_runs, native_runs, shard_runs;
     for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
       SetDepthwiseBackward(DepthwiseBackward::kByShape);
       ours_runs.push_back(ImagesPerSecond(model, teacher, batch, *phase, absl::GetFlag(FLAGS_steps)));
+      if (shards > 1) {
+        shard_runs.push_back(
+            ImagesPerSecond(model, teacher, batch, *phase, absl::GetFlag(FLAGS_steps), shards));
+      }
       if (!native_baseline) continue;
       SetDepthwiseBackward(DepthwiseBackward::kNative);
       native_runs.push_back(
@@ -154,8 +170,13 @@ int Main() {
       const double native = Median(native_runs);
       native_columns = absl::StrFormat(" %18.1f %6.2fx", native, ours / native);
     }
-    absl::PrintF("%-18s %5d %4.1f %14.1f%s %14.0f\n", name, phase->subnets_per_step(),
-                 phase->kd_ratio(), ours, native_columns, PeakRssMiB());
+    std::string shard_columns;
+    if (shards > 1) {
+      const double sharded = Median(shard_runs);
+      shard_columns = absl::StrFormat(" %18.1f %6.2fx", sharded, sharded / ours);
+    }
+    absl::PrintF("%-18s %5d %4.1f %14.1f%s%s %14.0f\n", name, phase->subnets_per_step(),
+                 phase->kd_ratio(), ours, native_columns, shard_columns, PeakRssMiB());
   }
   return 0;
 }

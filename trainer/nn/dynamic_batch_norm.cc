@@ -3,6 +3,16 @@
 #include "trainer/nn/active_prefix.h"
 
 namespace ofa::trainer {
+namespace {
+thread_local bool running_statistics_frozen = false;
+}  // namespace
+
+FreezeRunningStatistics::FreezeRunningStatistics(bool freeze)
+    : previous_(running_statistics_frozen) {
+  running_statistics_frozen = freeze;
+}
+
+FreezeRunningStatistics::~FreezeRunningStatistics() { running_statistics_frozen = previous_; }
 
 DynamicBatchNormImpl::DynamicBatchNormImpl(int64_t max_channels, double momentum, double eps)
     : momentum_(momentum), eps_(eps) {
@@ -20,10 +30,12 @@ torch::Tensor DynamicBatchNormImpl::forward(const torch::Tensor& x) {
   }
   // The prefix of a 1-D tensor is a contiguous view, so training updates the running
   // statistics of the first `channels` entries in place.
-  return torch::batch_norm(x, ActivePrefix(weight, 0, channels), ActivePrefix(bias, 0, channels),
-                           ActivePrefix(running_mean, 0, channels),
-                           ActivePrefix(running_var, 0, channels), is_training(), momentum, eps_,
-                           /*cudnn_enabled=*/true);
+  const bool update = !(is_training() && running_statistics_frozen);
+  return torch::batch_norm(
+      x, ActivePrefix(weight, 0, channels), ActivePrefix(bias, 0, channels),
+      update ? ActivePrefix(running_mean, 0, channels) : torch::Tensor(),
+      update ? ActivePrefix(running_var, 0, channels) : torch::Tensor(), is_training(), momentum,
+      eps_, /*cudnn_enabled=*/true);
 }
 
 void DynamicBatchNormImpl::BeginRecalibration() {

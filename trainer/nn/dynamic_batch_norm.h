@@ -33,6 +33,21 @@ class DynamicBatchNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DynamicBatchNorm);
 
+// While one is alive, DynamicBatchNorm layers run by this thread in training mode still
+// normalise with the batch's statistics but leave the running statistics alone. The shards of
+// one batch train on several threads at once; only the first shard's thread updates the
+// running statistics, so they do not depend on how the threads interleave.
+class FreezeRunningStatistics {
+ public:
+  explicit FreezeRunningStatistics(bool freeze = true);
+  ~FreezeRunningStatistics();
+  FreezeRunningStatistics(const FreezeRunningStatistics&) = delete;
+  FreezeRunningStatistics& operator=(const FreezeRunningStatistics&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace ofa::trainer
 
 #endif  // OFA_TRAINER_NN_DYNAMIC_BATCH_NORM_H_

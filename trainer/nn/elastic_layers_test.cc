@@ -84,6 +84,22 @@ TEST(DynamicBatchNormTest, TrainingUpdatesOnlyTheActiveChannels) {
   EXPECT_TRUE(torch::equal(bn->running_var.narrow(0, 5, 3), torch::ones({3})));
 }
 
+TEST(DynamicBatchNormTest, FrozenRunningStatisticsStayButTheBatchIsStillNormalised) {
+  DynamicBatchNorm bn(4);
+  torch::Tensor x = torch::randn({16, 4, 3, 3}) * 3 + 2;
+  torch::Tensor y;
+  {
+    FreezeRunningStatistics freeze;
+    y = bn(x);
+  }
+  EXPECT_TRUE(torch::equal(bn->running_mean, torch::zeros({4})));
+  EXPECT_TRUE(torch::equal(bn->running_var, torch::ones({4})));
+  EXPECT_TRUE(torch::allclose(y.mean({0, 2, 3}), torch::zeros({4}), 1e-5, 1e-5));
+  FreezeRunningStatistics not_frozen(false);
+  bn(x);  // And the guard is gone with its scope.
+  EXPECT_TRUE(torch::allclose(bn->running_mean, 0.1 * x.mean({0, 2, 3}), 1e-5, 1e-6));
+}
+
 TEST(DynamicBatchNormTest, RecalibrationIsACumulativeAverageOverBatches) {
   DynamicBatchNorm bn(4);
   torch::NoGradGuard no_grad;

@@ -274,6 +274,21 @@ void CheckResources(Problems& problems, const ofa::v1::ResourceSpec& r) {
   CheckRange(problems, "resources.cpu_threads_per_device", r.cpu_threads_per_device(), 0, 256);
 }
 
+void CheckBatchShards(Problems& problems, const ofa::v1::JobSpec& spec) {
+  const int shards = spec.resources().cpu_batch_shards();
+  CheckRange(problems, "resources.cpu_batch_shards", shards, 0, 64);
+  if (shards > 1 && spec.resources().device_kind() == ofa::v1::DEVICE_KIND_CUDA) {
+    problems.Add("resources.cpu_batch_shards",
+                 absl::StrCat("applies to CPU devices only, got ", shards, " with CUDA"));
+  }
+  const int batch = spec.dataset().batch_size_per_device();
+  if (batch > 0 && shards > batch) {
+    problems.Add("resources.cpu_batch_shards",
+                 absl::StrCat("must be at most dataset.batch_size_per_device (", batch,
+                              "), got ", shards));
+  }
+}
+
 double Seconds(const google::protobuf::Duration& d) { return d.seconds() + d.nanos() * 1e-9; }
 
 void CheckCheckpointPolicy(Problems& problems, const ofa::v1::CheckpointPolicy& c) {
@@ -434,6 +449,7 @@ absl::Status ValidateJobSpec(const ofa::v1::JobSpec& spec) {
   CheckDataset(problems, spec.dataset());
   CheckSchedule(problems, spec);
   CheckResources(problems, spec.resources());
+  CheckBatchShards(problems, spec);
   CheckCheckpointPolicy(problems, spec.checkpoint());
   CheckCarbon(problems, spec.carbon());
   CheckTargets(problems, spec);

@@ -221,6 +221,22 @@ TEST(ValidateJobSpecTest, RejectsNonFiniteNumbers) {
                                              "(0, 100], got inf")));
 }
 
+TEST(ValidateJobSpecTest, BatchShardsFitTheBatchAndOnlyOnCpu) {
+  ofa::v1::JobSpec spec = ValidSpec();
+  spec.mutable_resources()->set_cpu_batch_shards(2);
+  EXPECT_TRUE(ValidateJobSpec(spec).ok()) << ValidateJobSpec(spec);
+  spec.mutable_dataset()->set_batch_size_per_device(16);
+  spec.mutable_resources()->set_cpu_batch_shards(32);
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("resources.cpu_batch_shards: must be at most "
+                                       "dataset.batch_size_per_device (16), got 32"));
+  spec.mutable_resources()->set_cpu_batch_shards(65);
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("resources.cpu_batch_shards: must be in [0, 64], got 65"));
+  spec.mutable_resources()->set_cpu_batch_shards(2);
+  spec.mutable_resources()->set_device_kind(ofa::v1::DEVICE_KIND_CUDA);
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("resources.cpu_batch_shards: applies to CPU devices "
+                                       "only, got 2 with CUDA"));
+}
+
 TEST(ValidateJobSpecTest, FixedIntensityNeedsAPositiveValue) {
   ofa::v1::JobSpec spec = ValidSpec();
   spec.mutable_carbon()->set_intensity_source(ofa::v1::INTENSITY_SOURCE_FIXED);

@@ -228,7 +228,8 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
       config.stop_requested = options.stop_requested;
       config.rank = options.rank;
       config.world_size = world;
-      config.micro_batches = options.micro_batches;
+      config.micro_batches =
+          options.micro_batches * std::max(1, spec.resources().cpu_batch_shards());
       config.bucket_bytes = options.bucket_bytes;
 
       progress.Event("phase_started",

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <ATen/Parallel.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "trainer/common/stream_seed.h"
@@ -130,6 +132,7 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
     reducer = *std::move(joined);
   }
 
+  const int kernel_threads = at::get_num_threads();
   const Clock::time_point start = Clock::now();
   Clock::time_point last_checkpoint = start;
   Clock::time_point window_start = start;
@@ -177,6 +180,7 @@ absl::StatusOr<PhaseOutcome> PhaseTrainer::Run() {
                               .label_smoothing = config_.label_smoothing,
                               .micro_batches = config_.micro_batches,
                               .first_shard = config_.rank * config_.micro_batches,
+                              .kernel_threads = kernel_threads,
                               .reducer = reducer.get()};
     absl::StatusOr<StepResult> result = AccumulateGradients(model_, teacher_, batch, phase,
                                                             context);

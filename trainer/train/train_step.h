@@ -24,6 +24,10 @@ struct StepContext {
   // shard `first_shard + m`, which seeds its dropout.
   int micro_batches = 1;
   int first_shard = 0;
+  // LibTorch kernel threads the step may use. With one rank and several micro-batches, the
+  // shards run concurrently on up to this many threads, sharing them out; the result is the
+  // same as one after another. Only the first shard updates BN running statistics.
+  int kernel_threads = 1;
   // Data-parallel training: armed before the step's last backward, so gradients are
   // all-reduced while it runs. Null = one rank.
   GradientReducer* reducer = nullptr;
@@ -39,8 +43,10 @@ struct StepResult {
 // phase_index, step, i)), label-smoothed cross entropy plus kd_ratio x distillation from
 // `teacher` (may be empty), backward, gradients accumulated into the parameters (averaged
 // across ranks by the reducer). Every parameter ends with a gradient (zeros where no
-// sub-network used it), so every rank applies the same update rule. Fails only when the
-// reducer's collectives fail.
+// sub-network used it), so every rank applies the same update rule. With several micro-batches
+// and no reducer, each shard's gradients are computed apart (concurrently when
+// context.kernel_threads allows and the supernet has no dropout) and added in shard order.
+// Fails when the batch has fewer images than micro-batches or the reducer's collectives fail.
 absl::StatusOr<StepResult> AccumulateGradients(OfaSupernet& model, OfaSupernet& teacher,
                                                const Batch& batch,
                                                const ofa::v1::PhaseSpec& phase,
