@@ -10,8 +10,9 @@
 // step with LibTorch's native depthwise backward, their ratio, and the process's peak RSS so
 // far. The two are measured alternately for several rounds and the medians shown, because the
 // machines this runs on are shared and noisy. --shards=N adds the step with the batch cut into
-// N shards that train concurrently (resources.cpu_batch_shards), alternating with the others. compare_with_authors.py runs this binary with
-// --native_baseline=false, one phase per process, beside the OFA authors' PyTorch step.
+// N shards that train concurrently (resources.cpu_batch_shards), alternating with the others.
+// compare_with_authors.py runs this binary with --native_baseline=false, one phase per
+// process, beside the OFA authors' PyTorch step.
 #include <sys/resource.h>
 
 #include <algorithm>

@@ -9,9 +9,9 @@ namespace ofa::trainer {
 // come from LibTorch's inter-op pool), and returns when all are done. Worker w runs tasks
 // w, w + workers, ... with `kernel_threads / workers` (at least 1) OpenMP threads of its own
 // for LibTorch kernels; the caller's own setting is restored afterwards. Why: a small model's
-// kernels do not keep two cores busy (ofa_small_28 at batch 128: 1.13x from the second
-// thread), but two independent halves of the work do. The first exception a task throws is
-// rethrown here once every task has ended.
+// kernels leave a second core partly idle; two independent halves of the work, one thread
+// each, keep it busier (ofa_small_28 at batch 128 on 2 cores: 1.15-1.35x). The first
+// exception a task throws is rethrown here once every task has ended.
 void RunConcurrently(int count, int workers, int kernel_threads,
                      const std::function<void(int)>& task);
 

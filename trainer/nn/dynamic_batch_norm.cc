@@ -31,11 +31,10 @@ torch::Tensor DynamicBatchNormImpl::forward(const torch::Tensor& x) {
   // The prefix of a 1-D tensor is a contiguous view, so training updates the running
   // statistics of the first `channels` entries in place.
   const bool update = !(is_training() && running_statistics_frozen);
-  return torch::batch_norm(
-      x, ActivePrefix(weight, 0, channels), ActivePrefix(bias, 0, channels),
-      update ? ActivePrefix(running_mean, 0, channels) : torch::Tensor(),
-      update ? ActivePrefix(running_var, 0, channels) : torch::Tensor(), is_training(), momentum,
-      eps_, /*cudnn_enabled=*/true);
+  return torch::batch_norm(x, ActivePrefix(weight, 0, channels), ActivePrefix(bias, 0, channels),
+                           update ? ActivePrefix(running_mean, 0, channels) : torch::Tensor(),
+                           update ? ActivePrefix(running_var, 0, channels) : torch::Tensor(),
+                           is_training(), momentum, eps_, /*cudnn_enabled=*/true);
 }
 
 void DynamicBatchNormImpl::BeginRecalibration() {

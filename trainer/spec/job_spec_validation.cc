@@ -283,9 +283,9 @@ void CheckBatchShards(Problems& problems, const ofa::v1::JobSpec& spec) {
   }
   const int batch = spec.dataset().batch_size_per_device();
   if (batch > 0 && shards > batch) {
-    problems.Add("resources.cpu_batch_shards",
-                 absl::StrCat("must be at most dataset.batch_size_per_device (", batch,
-                              "), got ", shards));
+    problems.Add(
+        "resources.cpu_batch_shards",
+        absl::StrCat("must be at most dataset.batch_size_per_device (", batch, "), got ", shards));
   }
 }
 

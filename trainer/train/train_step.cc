@@ -30,10 +30,10 @@ torch::Tensor ShardLoss(OfaSupernet& model, OfaSupernet& teacher, const Batch& s
                         ShardTeacherTargets& targets) {
   // Dropout draws from the global generator: seeded per (step, sub-net, shard), so resume is
   // exact and the draws do not depend on how shards map to ranks.
-  torch::manual_seed(StreamSeed(
-      context.seed, {kSeedDropout, static_cast<uint64_t>(context.phase_index),
-                     static_cast<uint64_t>(context.step), static_cast<uint64_t>(subnet),
-                     static_cast<uint64_t>(context.first_shard + m)}));
+  torch::manual_seed(
+      StreamSeed(context.seed, {kSeedDropout, static_cast<uint64_t>(context.phase_index),
+                                static_cast<uint64_t>(context.step), static_cast<uint64_t>(subnet),
+                                static_cast<uint64_t>(context.first_shard + m)}));
   const torch::Tensor images = AtResolution(shard.images, choice.resolution);
   torch::Tensor logits = model(images, choice);
   torch::Tensor loss = LabelSmoothedCrossEntropy(logits, shard.labels, context.label_smoothing);
@@ -91,8 +91,8 @@ absl::StatusOr<StepResult> AccumulateGradients(OfaSupernet& model, OfaSupernet& 
     if (!gradients_apart) {
       for (int m = 0; m < micro; ++m) {
         FreezeRunningStatistics freeze(m > 0);
-        torch::Tensor loss = ShardLoss(model, teacher, shards[m], choice, i, m, phase, context,
-                                       teacher_targets[m]);
+        torch::Tensor loss =
+            ShardLoss(model, teacher, shards[m], choice, i, m, phase, context, teacher_targets[m]);
         const bool last = i == subnets - 1 && m == micro - 1;
         if (last && context.reducer != nullptr) context.reducer->PrepareForBackward(loss);
         loss.backward();
@@ -104,8 +104,8 @@ absl::StatusOr<StepResult> AccumulateGradients(OfaSupernet& model, OfaSupernet& 
     std::vector<double> losses(micro);
     RunConcurrently(micro, workers, context.kernel_threads, [&](int m) {
       FreezeRunningStatistics freeze(m > 0);
-      torch::Tensor loss = ShardLoss(model, teacher, shards[m], choice, i, m, phase, context,
-                                     teacher_targets[m]);
+      torch::Tensor loss =
+          ShardLoss(model, teacher, shards[m], choice, i, m, phase, context, teacher_targets[m]);
       gradients[m] = torch::autograd::grad({loss}, parameters, /*grad_outputs=*/{},
                                            /*retain_graph=*/false, /*create_graph=*/false,
                                            /*allow_unused=*/true);
