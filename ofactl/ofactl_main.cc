@@ -340,12 +340,12 @@ void PrintCarbonReport(const ofa::v1::CarbonReport& report) {
 // One row per deployment target: the chosen sub-network's cost, latency, accuracies and
 // where its weights are (relative to the service's storage root).
 void PrintSubnets(const ofa::v1::ListSubnetsResponse& response) {
-  absl::PrintF("%-16s %9s %9s %10s %-22s %9s %9s  %s\n", "target", "MACs", "params", "latency",
-               "latency model", "predicted", "measured", "weights (sha256)");
+  absl::PrintF("%-16s %9s %9s %10s %-22s %9s %9s %9s  %s\n", "target", "MACs", "params", "latency",
+               "latency model", "predicted", "valid.", "test", "weights (sha256)");
   for (const ofa::v1::Subnet& s : response.subnets()) {
-    absl::PrintF("%-16s %8.2fM %8.3fM %8.3gms %-22s %8.2f%% %8.2f%%  %s (%s)\n", s.target(),
-                 s.cost().macs() / 1e6, s.cost().params() / 1e6, s.latency_ms(),
-                 s.latency_model(), 100 * s.predicted_top1(), 100 * s.measured_top1(),
+    absl::PrintF("%-16s %8.2fM %8.3fM %8.3gms %-22s %8.2f%% %8.2f%% %8.2f%%  %s (%s)\n", s.target(),
+                 s.cost().macs() / 1e6, s.cost().params() / 1e6, s.latency_ms(), s.latency_model(),
+                 100 * s.predicted_top1(), 100 * s.validation_top1(), 100 * s.measured_top1(),
                  s.weights_path(), s.weights_sha256().substr(0, 12));
   }
   for (const ofa::v1::Subnet& s : response.subnets()) {

@@ -347,13 +347,13 @@ absl::Status Run() {
   absl::PrintF("training time this run: %.1f s; output: %s\n", total_seconds, output_dir);
   for (const ofa::trainer::PhaseSummary& p : *summaries) {
     if (p.subnets.empty()) continue;
-    absl::PrintF("\n%-16s %10s %10s %10s %10s %10s  %s\n", "target", "MACs", "params",
-                 "latency", "predicted", "measured", "exported to");
+    absl::PrintF("\n%-16s %10s %10s %10s %10s %10s %10s  %s\n", "target", "MACs", "params",
+                 "latency", "predicted", "valid.", "test", "exported to");
     for (const ofa::v1::Subnet& s : p.subnets) {
-      absl::PrintF("%-16s %9.2fM %9.3fM %8.3gms %9.2f%% %9.2f%%  %s/%s\n", s.target(),
+      absl::PrintF("%-16s %9.2fM %9.3fM %8.3gms %9.2f%% %9.2f%% %9.2f%%  %s/%s\n", s.target(),
                    s.cost().macs() / 1e6, s.cost().params() / 1e6, s.latency_ms(),
-                   100 * s.predicted_top1(), 100 * s.measured_top1(), output_dir,
-                   s.weights_path());
+                   100 * s.predicted_top1(), 100 * s.validation_top1(), 100 * s.measured_top1(),
+                   output_dir, s.weights_path());
     }
   }
   return absl::OkStatus();

@@ -86,8 +86,26 @@ absl::StatusOr<EvolutionResult> EvolutionSearch(const SupernetArchitecture& arch
     population.push_back(drawn.ok() ? *drawn : arch.Smallest());
   }
   EvolutionResult result;
+  // The best distinct sub-networks seen in any generation: the population itself often
+  // collapses onto copies of one parent.
+  const size_t wanted = static_cast<size_t>(std::max(1, options.finalists));
+  auto remember = [&](const std::vector<SubnetChoice>& choices, const std::vector<double>& s) {
+    std::vector<ScoredSubnet>& best = result.finalists;
+    for (size_t i = 0; i < choices.size(); ++i) {
+      if (best.size() == wanted && s[i] <= best.back().score) continue;
+      if (std::any_of(best.begin(), best.end(),
+                      [&](const ScoredSubnet& b) { return b.choice == choices[i]; })) {
+        continue;
+      }
+      auto at = std::upper_bound(best.begin(), best.end(), s[i],
+                                 [](double v, const ScoredSubnet& b) { return v > b.score; });
+      best.insert(at, {choices[i], s[i]});
+      if (best.size() > wanted) best.pop_back();
+    }
+  };
   std::vector<double> scores = score(population);
   result.scored += static_cast<int64_t>(population.size());
+  remember(population, scores);
 
   auto select = [&] {
     std::vector<int> order(population.size());
@@ -122,12 +140,11 @@ absl::StatusOr<EvolutionResult> EvolutionSearch(const SupernetArchitecture& arch
     }
     const std::vector<double> child_scores = score(children);
     result.scored += static_cast<int64_t>(children.size());
+    remember(children, child_scores);
     population.insert(population.end(), children.begin(), children.end());
     scores.insert(scores.end(), child_scores.begin(), child_scores.end());
     select();
   }
-  result.best = population[0];
-  result.score = scores[0];
   return result;
 }
 

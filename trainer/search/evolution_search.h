@@ -22,6 +22,8 @@ struct EvolutionOptions {
   double mutation_fraction = 0.5;
   // Draws per child before giving up on a constraint and keeping a parent.
   int max_tries = 500;
+  // Distinct best sub-networks to return, best first.
+  int finalists = 1;
   uint64_t seed = 0;
 };
 
@@ -30,10 +32,18 @@ using Feasible = std::function<bool(const SubnetChoice&)>;
 // Scores of many sub-networks at once (higher is better); batched so a predictor runs once.
 using Scorer = std::function<std::vector<double>(const std::vector<SubnetChoice>&)>;
 
-struct EvolutionResult {
-  SubnetChoice best;
+struct ScoredSubnet {
+  SubnetChoice choice;
   double score = 0;
+};
+
+struct EvolutionResult {
+  // The best distinct sub-networks scored in the whole search, best first: at least one, at
+  // most `finalists`. A predictor's top pick is often one it overrates, so callers that can
+  // measure should measure several.
+  std::vector<ScoredSubnet> finalists;
   int64_t scored = 0;  // Sub-networks scored in all.
+  const ScoredSubnet& best() const { return finalists.front(); }
 };
 
 // A uniformly random sub-network of `arch`.
@@ -47,8 +57,9 @@ absl::StatusOr<SubnetChoice> RandomFeasibleSubnet(const SupernetArchitecture& ar
 
 // The OFA authors' constrained evolutionary search: a feasible random population, then each
 // generation keeps the best parent_fraction and refills with mutations and crossovers of
-// them, every child feasible. Returns the best feasible sub-network seen. FAILED_PRECONDITION
-// if not even the smallest sub-network is feasible. Deterministic for a given seed.
+// them, every child feasible. Returns the best distinct feasible sub-networks seen.
+// FAILED_PRECONDITION if not even the smallest sub-network is feasible. Deterministic for a given
+// seed.
 absl::StatusOr<EvolutionResult> EvolutionSearch(const SupernetArchitecture& arch,
                                                 const Feasible& feasible, const Scorer& score,
                                                 const EvolutionOptions& options);

@@ -97,8 +97,9 @@ TEST(EvolutionSearchTest, FindsTheBestFeasibleSubnetworkBetterThanRandomDraws) {
   absl::StatusOr<EvolutionResult> found =
       EvolutionSearch(arch, feasible, score, {.population = 50, .iterations = 60, .seed = 3});
   ASSERT_TRUE(found.ok()) << found.status();
-  EXPECT_TRUE(feasible(found->best));
-  EXPECT_DOUBLE_EQ(found->score, SyntheticTop1(arch, found->best));
+  ASSERT_EQ(found->finalists.size(), 1u);
+  EXPECT_TRUE(feasible(found->best().choice));
+  EXPECT_DOUBLE_EQ(found->best().score, SyntheticTop1(arch, found->best().choice));
   EXPECT_EQ(found->scored, 50 + 60 * (50 - 12));
 
   SplitMix64 rng(11);
@@ -108,12 +109,40 @@ TEST(EvolutionSearchTest, FindsTheBestFeasibleSubnetworkBetterThanRandomDraws) {
     ASSERT_TRUE(c.ok());
     best_random = std::max(best_random, SyntheticTop1(arch, *c));
   }
-  EXPECT_GE(found->score, best_random);
+  EXPECT_GE(found->best().score, best_random);
 
   // The same seed gives the same answer.
   absl::StatusOr<EvolutionResult> again =
       EvolutionSearch(arch, feasible, score, {.population = 50, .iterations = 60, .seed = 3});
-  EXPECT_EQ(again->best, found->best);
+  EXPECT_EQ(again->best().choice, found->best().choice);
+}
+
+TEST(EvolutionSearchTest, ReturnsDistinctFeasibleFinalistsBestFirst) {
+  const SupernetArchitecture arch = Small();
+  const int64_t budget = ComputeSubnetCost(arch, arch.Largest()).macs / 2;
+  const Feasible feasible = [&](const SubnetChoice& c) {
+    return ComputeSubnetCost(arch, c).macs <= budget;
+  };
+  const Scorer score = [&](const std::vector<SubnetChoice>& cs) {
+    std::vector<double> out;
+    for (const SubnetChoice& c : cs) out.push_back(SyntheticTop1(arch, c));
+    return out;
+  };
+  absl::StatusOr<EvolutionResult> found = EvolutionSearch(
+      arch, feasible, score, {.population = 50, .iterations = 60, .finalists = 8, .seed = 3});
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->finalists.size(), 8u);
+  for (size_t i = 0; i < found->finalists.size(); ++i) {
+    const ScoredSubnet& f = found->finalists[i];
+    EXPECT_TRUE(feasible(f.choice));
+    EXPECT_DOUBLE_EQ(f.score, SyntheticTop1(arch, f.choice));
+    if (i > 0) EXPECT_LE(f.score, found->finalists[i - 1].score);
+    for (size_t j = 0; j < i; ++j) EXPECT_FALSE(f.choice == found->finalists[j].choice);
+  }
+  // Asking for more finalists does not change the winner.
+  absl::StatusOr<EvolutionResult> one =
+      EvolutionSearch(arch, feasible, score, {.population = 50, .iterations = 60, .seed = 3});
+  EXPECT_EQ(one->best().choice, found->best().choice);
 }
 
 TEST(EvolutionSearchTest, AnImpossibleBudgetIsAnError) {

@@ -406,6 +406,7 @@ void CheckSpecialize(Problems& problems, const ofa::v1::SpecializeSpec& s) {
   }
   CheckRange(problems, "specialize.validation_images", s.validation_images(), 0, 10000000);
   CheckRange(problems, "specialize.population", s.population(), 0, 100000);
+  CheckRange(problems, "specialize.finalists", s.finalists(), 0, 1000);
   CheckRange(problems, "specialize.iterations", s.iterations(), 0, 100000);
   CheckRange(problems, "specialize.mutation_probability", s.mutation_probability(), 0, 1);
   CheckRange(problems, "specialize.parent_fraction", s.parent_fraction(), 0, 1);

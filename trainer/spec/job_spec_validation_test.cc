@@ -164,6 +164,9 @@ TEST(ValidateJobSpecTest, LatencyBudgetsNeedAMatchingTable) {
   spec.mutable_specialize()->set_predictor_samples(5);
   EXPECT_THAT(ErrorOf(spec), HasSubstr("specialize.predictor_samples: the accuracy predictor "
                                        "needs at least 10, got 5"));
+  spec = ValidSpec();
+  spec.mutable_specialize()->set_finalists(-1);
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("specialize.finalists: must be in [0, 1000], got -1"));
 }
 
 TEST(ValidateJobSpecTest, FirstPhaseMustBeFullAndSpecializeLast) {

@@ -1,7 +1,9 @@
 #include "trainer/train/specialize_phase.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 
 #include <google/protobuf/util/json_util.h>
@@ -116,12 +118,14 @@ uint64_t SpecializeEvalSeed(const ofa::v1::JobSpec& spec) {
 
 EvolutionOptions SpecializeSearchOptions(const ofa::v1::JobSpec& spec, int target_index) {
   const ofa::v1::SpecializeSpec& s = spec.specialize();
-  return {.population = Or(s.population(), 100),
-          .iterations = Or(s.iterations(), 500),
-          .mutation_probability = Or(s.mutation_probability(), 0.1),
-          .parent_fraction = Or(s.parent_fraction(), 0.25),
-          .mutation_fraction = Or(s.mutation_fraction(), 0.5),
-          .seed = StreamSeed(spec.seed(), {kSeedSpecialize, 4, static_cast<uint64_t>(target_index)})};
+  return {
+      .population = Or(s.population(), 100),
+      .iterations = Or(s.iterations(), 500),
+      .mutation_probability = Or(s.mutation_probability(), 0.1),
+      .parent_fraction = Or(s.parent_fraction(), 0.25),
+      .mutation_fraction = Or(s.mutation_fraction(), 0.5),
+      .finalists = Or(s.finalists(), 10),
+      .seed = StreamSeed(spec.seed(), {kSeedSpecialize, 4, static_cast<uint64_t>(target_index)})};
 }
 
 namespace {
@@ -141,6 +145,46 @@ std::optional<ofa::v1::Subnet> ExportedBefore(const fs::path& output_dir, const 
     if (!sha.ok() || *sha != want) return std::nullopt;
   }
   return subnet;
+}
+
+// A sub-network one target may get, with the top-1 it is chosen by.
+struct Candidate {
+  SubnetChoice choice;
+  double predicted = 0;
+  double validation = 0;
+};
+
+// The search's finalists, each measured on the validation images (or looked up among the
+// predictor samples, which were measured the same way), then the best sample that meets the
+// budget. The predictor only proposes: its top pick is often one it overrates, most of all
+// beyond the accuracies it was trained on.
+std::vector<Candidate> TargetCandidates(const EvolutionResult& found,
+                                        const std::vector<AccuracySample>& samples,
+                                        const TargetBudget& budget,
+                                        const AccuracyPredictor& predictor,
+                                        const std::function<double(const SubnetChoice&)>& measure) {
+  std::vector<Candidate> candidates;
+  auto find = [&](const SubnetChoice& c) {
+    return std::find_if(candidates.begin(), candidates.end(),
+                        [&](const Candidate& k) { return k.choice == c; });
+  };
+  for (const ScoredSubnet& f : found.finalists) {
+    auto sample = std::find_if(samples.begin(), samples.end(),
+                               [&](const AccuracySample& s) { return s.choice == f.choice; });
+    candidates.push_back(
+        {f.choice, f.score, sample != samples.end() ? sample->top1 : measure(f.choice)});
+  }
+  const AccuracySample* best_sample = nullptr;
+  for (const AccuracySample& s : samples) {
+    if (budget.Meets(s.choice) && (best_sample == nullptr || s.top1 > best_sample->top1)) {
+      best_sample = &s;
+    }
+  }
+  if (best_sample != nullptr && find(best_sample->choice) == candidates.end()) {
+    candidates.push_back(
+        {best_sample->choice, predictor.Predict(best_sample->choice), best_sample->top1});
+  }
+  return candidates;
 }
 
 nlohmann::json SubnetJson(const ofa::v1::Subnet& subnet) {
@@ -185,10 +229,17 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", phase_dir.string()));
   const int calibration = SpecializeCalibrationBatches(spec);
   const uint64_t eval_seed = SpecializeEvalSeed(spec);
-
-  // 1. Measured sub-networks for the predictor, resuming what an earlier run measured.
   const int wanted = Or(s.predictor_samples(), 300);
   const ImageDataset validation = FirstImages(data.validation, Or(s.validation_images(), 2000));
+
+  // Top-1 on the validation images, the measure every choice in this phase is made by.
+  auto measure = [&](const SubnetChoice& choice) {
+    return EvaluateSubnet(model, choice, data.train, validation, calibration, options.batch_size,
+                          eval_seed)
+        .top1;
+  };
+
+  // 1. Measured sub-networks for the predictor, resuming what an earlier run measured.
   const std::string samples_path = (phase_dir / "predictor_samples.jsonl").string();
   std::vector<AccuracySample> samples =
       LoadPredictorSamples(samples_path, arch, spec.seed(), wanted);
@@ -204,10 +255,7 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
     while (static_cast<int>(samples.size()) < wanted) {
       const int index = static_cast<int>(samples.size());
       const SubnetChoice choice = PredictorSample(arch, spec.seed(), index);
-      const double top1 = EvaluateSubnet(model, choice, data.train, validation, calibration,
-                                         options.batch_size, eval_seed)
-                              .top1;
-      samples.push_back({choice, top1});
+      samples.push_back({choice, measure(choice)});
       out << SampleLine(index, samples.back());
       out.flush();
       const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
@@ -234,7 +282,7 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
                   {"holdout_rmse", quality.holdout_rmse},
                   {"holdout_kendall_tau", quality.holdout_kendall_tau}});
 
-  // 3 and 4. Search, evaluate and export each target.
+  // 3 and 4. Search, choose by measurement, evaluate and export each target.
   std::vector<ofa::v1::Subnet> subnets;
   for (size_t t = 0; t < budgets.size(); ++t) {
     const TargetBudget& budget = budgets[t];
@@ -257,7 +305,13 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
           absl::StrCat("target \"", name, "\" (", budget.Describe(), "): ", found.status().message()));
     }
     const double search_seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    const SubnetChoice& choice = found->best;
+    const std::vector<Candidate> candidates =
+        TargetCandidates(*found, samples, budget, *predictor, measure);
+    // The first of the best: the predictor's order breaks ties.
+    const Candidate& chosen = *std::max_element(
+        candidates.begin(), candidates.end(),
+        [](const Candidate& a, const Candidate& b) { return a.validation < b.validation; });
+    const SubnetChoice& choice = chosen.choice;
     const double measured = EvaluateSubnet(model, choice, data.train, data.test, calibration,
                                            options.batch_size, eval_seed)
                                 .top1;
@@ -282,7 +336,8 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
     const SubnetCost cost = ComputeSubnetCost(arch, choice);
     subnet.mutable_cost()->set_macs(cost.macs);
     subnet.mutable_cost()->set_params(cost.params);
-    subnet.set_predicted_top1(found->score);
+    subnet.set_predicted_top1(chosen.predicted);
+    subnet.set_validation_top1(chosen.validation);
     subnet.set_measured_top1(measured);
     subnet.set_latency_ms(budget.latency().LatencyMs(choice));
     subnet.set_latency_model(budget.latency().description());
@@ -295,7 +350,8 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
         .metadata = {{"job_id", options.job_id},
                      {"target", name},
                      {"measured_top1", absl::StrFormat("%.6f", measured)},
-                     {"predicted_top1", absl::StrFormat("%.6f", found->score)},
+                     {"predicted_top1", absl::StrFormat("%.6f", chosen.predicted)},
+                     {"validation_top1", absl::StrFormat("%.6f", chosen.validation)},
                      {"latency_ms", absl::StrFormat("%.6g", subnet.latency_ms())},
                      {"latency_model", subnet.latency_model()}}};
     if (absl::Status s = WriteOnnxModel(*exported, onnx_options, (dir / "model.onnx").string());
@@ -312,11 +368,14 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
     progress.Event(
         "subnet_exported",
         absl::StrFormat("specialize: target %s (%s): %s, %.2fM MACs, %.3fM params, %.3g ms; "
-                        "predicted %.2f%%, measured %.2f%% top-1; searched %d candidates in "
-                        "%.1f s; exported to %s",
+                        "top-1 predicted %.2f%%, validation %.2f%%, test %.2f%%; searched %d "
+                        "sub-networks in %.1f s and measured %d candidates (the predictor's "
+                        "pick: predicted %.2f%%, validation %.2f%%); exported to %s",
                         name, budget.Describe(), choice.ToString(), cost.macs / 1e6,
-                        cost.params / 1e6, subnet.latency_ms(), 100 * found->score,
-                        100 * measured, found->scored, search_seconds, dir.string()),
+                        cost.params / 1e6, subnet.latency_ms(), 100 * chosen.predicted,
+                        100 * chosen.validation, 100 * measured, found->scored, search_seconds,
+                        candidates.size(), 100 * candidates.front().predicted,
+                        100 * candidates.front().validation, dir.string()),
         {{"phase", options.phase_name},
          {"subnet", SubnetJson(subnet)},
          {"search_seconds", search_seconds}});

@@ -140,6 +140,19 @@ TEST(SpecializePhaseTest, ExportsOneSubnetworkPerTargetWithinItsBudget) {
   // The largest target can afford the largest network; the quarter one cannot.
   EXPECT_GT(subnets[2].cost().macs(), subnets[0].cost().macs());
 
+  // Choices are made by measurement: none is below a measured sample that fits its target,
+  // whatever the predictor thought of either.
+  const std::vector<AccuracySample> samples = LoadPredictorSamples(
+      dir + "/phases/specialize/predictor_samples.jsonl", arch, spec.seed(), 1000);
+  ASSERT_EQ(samples.size(), 12u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_GT(subnets[i].validation_top1(), 0);
+    for (const AccuracySample& sample : samples) {
+      if (ComputeSubnetCost(arch, sample.choice).macs > spec.targets(i).max_macs()) continue;
+      EXPECT_GE(subnets[i].validation_top1(), sample.top1) << subnets[i].target();
+    }
+  }
+
   int exported_events = 0;
   for (const std::string& line : Lines(log)) {
     exported_events += line.find("\"event\":\"subnet_exported\"") != std::string::npos;
