@@ -209,13 +209,14 @@ void CheckPhases(Problems& problems, const std::vector<ofa::v1::PhaseSpec>& phas
       problems.Add(field + ".warmup_epochs", absl::StrCat("must be in [0, epochs=", p.epochs(),
                                                           "], got ", p.warmup_epochs()));
     }
-    if (p.subnets_per_step() != 1 && p.subnets_per_step() != 2 && p.subnets_per_step() != 4) {
+    // The paper uses 1, 2 and 4; 3 is the sandwich rule's largest + smallest + one uniform.
+    if (p.subnets_per_step() < 1 || p.subnets_per_step() > 8) {
       problems.Add(field + ".subnets_per_step",
-                   absl::StrCat("must be 1, 2 or 4, got ", p.subnets_per_step()));
+                   absl::StrCat("must be in [1, 8], got ", p.subnets_per_step()));
     } else if (p.sandwich() && p.subnets_per_step() < 2) {
       problems.Add(field + ".sandwich",
                    "the sandwich rule trains the largest and the smallest sub-net every step: "
-                   "it needs subnets_per_step 2 or 4");
+                   "it needs subnets_per_step >= 2");
     }
     CheckRange(problems, field + ".kd_ratio", p.kd_ratio(), 0, 10);
     if (p.kd_ratio() > 0 && p.kind() == ofa::v1::PHASE_KIND_FULL) {
