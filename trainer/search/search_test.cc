@@ -136,7 +136,9 @@ TEST(EvolutionSearchTest, ReturnsDistinctFeasibleFinalistsBestFirst) {
     const ScoredSubnet& f = found->finalists[i];
     EXPECT_TRUE(feasible(f.choice));
     EXPECT_DOUBLE_EQ(f.score, SyntheticTop1(arch, f.choice));
-    if (i > 0) EXPECT_LE(f.score, found->finalists[i - 1].score);
+    if (i > 0) {
+      EXPECT_LE(f.score, found->finalists[i - 1].score);
+    }
     for (size_t j = 0; j < i; ++j) EXPECT_FALSE(f.choice == found->finalists[j].choice);
   }
   // Asking for more finalists does not change the winner.
