@@ -25,8 +25,20 @@ until [ -n "$(progress0)" ] && grep -q '"event":"progress"' "$(progress0)"; do
   [ $SECONDS -lt $deadline ] || { echo "FAIL phase full did not start training in 120 s"; exit 1; }
   sleep 0.2
 done
-rank1=$(pgrep -f -- "--rank=1 .*--job_id=$job " | head -1)
-node=$(tr '\0' ' ' </proc/"$rank1"/cmdline | grep -o 'workers/node-[abc]' | head -1 | cut -d/ -f2)
+# Rank 1's trainer and the node whose worker runs it, retried until the deadline, and the
+# trainers and their logs shown if not found: a single lookup once failed unexplained.
+node=""
+until [ -n "$node" ]; do
+  if [ $SECONDS -ge $deadline ]; then
+    echo "FAIL no rank-1 trainer of $job found; trainers: $(pgrep -af -- '--rank=')"
+    tail -n 5 "$tmp"/node-*.log "$tmp"/storage/workers/*/tasks/*/trainer.log
+    exit 1
+  fi
+  rank1=$(pgrep -f -- "--rank=1 .*--job_id=$job " | head -1)
+  [ -n "$rank1" ] && node=$(tr '\0' ' ' 2>/dev/null </proc/"$rank1"/cmdline |
+    grep -o 'workers/node-[abc]' | head -1 | cut -d/ -f2)
+  [ -n "$node" ] || sleep 0.2
+done
 eval "victim=\$worker_pid_${node//-/_}"
 echo "     draining $node (worker pid $victim), which runs rank 1 (pid $rank1)"
 
