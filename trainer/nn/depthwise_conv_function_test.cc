@@ -54,7 +54,9 @@ TEST_P(DepthwiseConvFunctionTest, GradientsEqualNativeConvolution) {
       ASSERT_EQ(ours.sizes(), native.sizes());
       EXPECT_TRUE(torch::allclose(ours, native, 1e-5, 1e-5));
       const torch::Tensor grad_x = ExpectSameGradients(native, x_nchw, ours, x_ours, w);
-      if (channels_last) EXPECT_TRUE(grad_x.is_contiguous(torch::MemoryFormat::ChannelsLast));
+      if (channels_last) {
+        EXPECT_TRUE(grad_x.is_contiguous(torch::MemoryFormat::ChannelsLast));
+      }
     }
   }
   SetDepthwiseBackward(DepthwiseBackward::kByShape);
