@@ -41,15 +41,15 @@ torch::Tensor DecodeFiles(const ImageDataset& data, const torch::Tensor& indices
         errors[i] = std::string(s.message());
         continue;
       }
-      CropBox box;
+      CropBox box = CenterCropBox(image.width, image.height);
       bool flip = false;
       if (train) {
         SplitMix64 rng(StreamSeed(seed, {kSeedAugment, static_cast<uint64_t>(epoch),
                                          static_cast<uint64_t>(slot[i])}));
-        box = RandomResizedCropBox(image.width, image.height, rng);
-        flip = rng.Below(2) == 1;
-      } else {
-        box = CenterCropBox(image.width, image.height);
+        // Both draws are made either way, so switching one off leaves the other unchanged.
+        const CropBox random_box = RandomResizedCropBox(image.width, image.height, rng);
+        if (data.random_crop) box = random_box;
+        flip = rng.Below(2) == 1 && data.random_flip;
       }
       ResizeCropToPlanar(image, box, size, flip, scale, bias,
                          out.data_ptr<float>() + i * image_floats);
@@ -101,7 +101,7 @@ Batch BatchLoader::Get(const LoaderPosition& position) const {
   }
   torch::Tensor images = data_.images.index_select(0, indices).to(torch::kFloat).div_(255);
   images = (images - mean_) / std_;
-  if (options_.train) {
+  if (options_.train && (data_.random_crop || data_.random_flip)) {
     const int64_t h = images.size(2), w = images.size(3);
     torch::Tensor padded = torch::constant_pad_nd(
         images, {kCropPadding, kCropPadding, kCropPadding, kCropPadding}, 0);
@@ -110,10 +110,12 @@ Batch BatchLoader::Get(const LoaderPosition& position) const {
       // Per image, from (seed, epoch, slot): independent of the rank and the batch size.
       SplitMix64 rng(StreamSeed(options_.seed, {kSeedAugment, static_cast<uint64_t>(position.epoch),
                                                 static_cast<uint64_t>(slot[i])}));
-      const int64_t dy = static_cast<int64_t>(rng.Below(2 * kCropPadding + 1));
-      const int64_t dx = static_cast<int64_t>(rng.Below(2 * kCropPadding + 1));
+      int64_t dy = static_cast<int64_t>(rng.Below(2 * kCropPadding + 1));
+      int64_t dx = static_cast<int64_t>(rng.Below(2 * kCropPadding + 1));
+      if (!data_.random_crop) dy = dx = kCropPadding;
       torch::Tensor crop = padded[i].narrow(1, dy, h).narrow(2, dx, w);
-      images[i].copy_(rng.Below(2) == 1 ? crop.flip({2}) : crop);
+      const bool flip = rng.Below(2) == 1 && data_.random_flip;
+      images[i].copy_(flip ? crop.flip({2}) : crop);
     }
   }
   return {images, data_.labels.index_select(0, indices)};

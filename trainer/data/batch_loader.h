@@ -27,14 +27,14 @@ struct Batch {
 // epoch with a permutation seeded by (seed, epoch) and give rank r the permutation's entries
 // r, r + world, r + 2 world, ... so the ranks' batch b together are exactly the single-rank
 // batch b of world x the size. Augmentation (random crop after 2-pixel padding, horizontal
-// flip) is drawn per image from (seed, epoch, permutation position), so it does not depend on
-// the rank either. File-backed sets (image folders) are decoded per batch on the set's
-// decode_threads, with a random-resized crop and flip for training and a centre crop for
-// evaluation, drawn per image. Every batch is a pure function of (data, options, position):
-// resuming at a saved position continues exactly. The next batch is prepared on a background
-// thread while the current one trains. A file that cannot be decoded makes Get/Next throw
-// std::runtime_error naming it.
-// Not thread-safe; the dataset must outlive the loader.
+// flip; the set's random_crop and random_flip switch each off) is drawn per image from (seed,
+// epoch, permutation position), so it does not depend on the rank either. File-backed sets
+// (image folders) are decoded per batch on the set's decode_threads, with a random-resized
+// crop and flip for training and a centre crop for evaluation, drawn per image. Every batch is a
+// pure function of (data, options, position): resuming at a saved position continues exactly. The
+// next batch is prepared on a background thread while the current one trains. A file that cannot be
+// decoded makes Get/Next throw std::runtime_error naming it. Not thread-safe; the dataset must
+// outlive the loader.
 class BatchLoader {
  public:
   struct Options {

@@ -76,8 +76,10 @@ TEST(ImageDatasetTest, MissingImageFolderIsAnErrorNamingIt) {
   EXPECT_THAT(splits.status().message(), HasSubstr("/nonexistent-data-root/imagenet/train"));
 }
 
-ImageDataset SmallSynthetic(int64_t n) {
+ImageDataset SmallSynthetic(
+    int64_t n, ofa::v1::Augmentation augmentation = ofa::v1::AUGMENTATION_UNSPECIFIED) {
   ofa::v1::DatasetSpec spec;
+  spec.set_augmentation(augmentation);
   spec.set_kind(ofa::v1::DATASET_KIND_SYNTHETIC);
   auto* s = spec.mutable_synthetic();
   s->set_train_images(n);
@@ -124,6 +126,58 @@ TEST(BatchLoaderTest, EvaluationCoversEverySampleOnceInOrder) {
   std::vector<torch::Tensor> labels;
   for (int i = 0; i < 3; ++i) labels.push_back(loader.Next().labels);
   EXPECT_TRUE(torch::equal(torch::cat(labels), data.labels));
+}
+
+// The 25 shifts of a [C, H, W] image that a 2-pixel-padded random crop can produce.
+std::vector<torch::Tensor> PaddedCrops(const torch::Tensor& image) {
+  const int64_t h = image.size(1), w = image.size(2);
+  const torch::Tensor padded = torch::constant_pad_nd(image, {2, 2, 2, 2}, 0);
+  std::vector<torch::Tensor> crops;
+  for (int64_t dy = 0; dy <= 4; ++dy) {
+    for (int64_t dx = 0; dx <= 4; ++dx) crops.push_back(padded.narrow(1, dy, h).narrow(2, dx, w));
+  }
+  return crops;
+}
+
+bool IsOneOf(const torch::Tensor& image, const std::vector<torch::Tensor>& candidates) {
+  for (const torch::Tensor& c : candidates) {
+    if (torch::equal(image, c)) return true;
+  }
+  return false;
+}
+
+TEST(BatchLoaderTest, AugmentationFollowsTheSpec) {
+  // One random (so asymmetric) image: every training batch is that image, augmented.
+  for (auto augmentation : {ofa::v1::AUGMENTATION_UNSPECIFIED, ofa::v1::AUGMENTATION_CROP_FLIP,
+                            ofa::v1::AUGMENTATION_CROP, ofa::v1::AUGMENTATION_NONE}) {
+    SCOPED_TRACE(ofa::v1::Augmentation_Name(augmentation));
+    const ImageDataset data = SmallSynthetic(1, augmentation);
+    const torch::Tensor image =
+        BatchLoader(data, {.batch_size = 1, .train = false}).Get({0, 0}).images[0];
+    const std::vector<torch::Tensor> crops = PaddedCrops(image);
+    const std::vector<torch::Tensor> flipped_crops = PaddedCrops(image.flip({2}));
+    BatchLoader loader(data, {.batch_size = 1, .seed = 3, .train = true});
+    int unchanged = 0, shifted = 0, flipped = 0;
+    for (int epoch = 0; epoch < 40; ++epoch) {
+      const torch::Tensor seen = loader.Get({epoch, 0}).images[0];
+      if (torch::equal(seen, image)) {
+        ++unchanged;
+      } else if (IsOneOf(seen, crops)) {
+        ++shifted;
+      } else {
+        ASSERT_TRUE(IsOneOf(seen, flipped_crops)) << "epoch " << epoch;
+        ++flipped;
+      }
+    }
+    const bool crop = augmentation != ofa::v1::AUGMENTATION_NONE;
+    const bool flip =
+        augmentation != ofa::v1::AUGMENTATION_NONE && augmentation != ofa::v1::AUGMENTATION_CROP;
+    EXPECT_EQ(shifted > 0, crop);
+    EXPECT_EQ(flipped > 0, flip);
+    if (!crop && !flip) {
+      EXPECT_EQ(unchanged, 40);
+    }
+  }
 }
 
 }  // namespace

@@ -98,6 +98,10 @@ absl::StatusOr<DatasetSplits> LoadDataset(const ofa::v1::DatasetSpec& spec,
     default:
       return absl::InvalidArgumentError(absl::StrCat("dataset.kind: unsupported ", spec.kind()));
   }
+  const ofa::v1::Augmentation augmentation = spec.augmentation();
+  splits.train.random_crop = augmentation != ofa::v1::AUGMENTATION_NONE;
+  splits.train.random_flip = augmentation == ofa::v1::AUGMENTATION_UNSPECIFIED ||
+                             augmentation == ofa::v1::AUGMENTATION_CROP_FLIP;
   const int64_t held_out = static_cast<int64_t>(splits.train.size() * spec.validation_fraction());
   if (held_out > 0) {
     torch::Generator generator = at::detail::createCPUGenerator(seed ^ 0x5eed0f0a11ULL);

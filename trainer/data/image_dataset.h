@@ -27,6 +27,10 @@ struct ImageDataset {
   int image_size = 0;
   std::vector<std::string> class_names;
   int decode_threads = 2;
+  // What a training loader does to each image (DatasetSpec.augmentation): a random crop
+  // (padded for in-memory sets, random-resized for files) and a horizontal flip.
+  bool random_crop = true;
+  bool random_flip = true;
 
   int64_t size() const { return labels.size(0); }
   bool file_backed() const { return !files.empty(); }

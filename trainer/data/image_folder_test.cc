@@ -134,10 +134,14 @@ TEST(ImageTransformsTest, ResizeKeepsRampsAndFlipMirrors) {
   for (int y = 0; y < 8; ++y) {
     for (int x = 0; x < 8; ++x) {
       EXPECT_FLOAT_EQ(plain[2 * 64 + y * 8 + x], 55);                   // blue is flat
-      if (x > 0) EXPECT_GT(plain[y * 8 + x], plain[y * 8 + x - 1]);     // red ramps right
+      if (x > 0) {
+        EXPECT_GT(plain[y * 8 + x], plain[y * 8 + x - 1]);  // red ramps right
+      }
       EXPECT_FLOAT_EQ(mirrored[y * 8 + x], plain[y * 8 + 7 - x]);       // flip mirrors
     }
-    if (y > 0) EXPECT_GT(plain[64 + y * 8], plain[64 + (y - 1) * 8]);   // green ramps down
+    if (y > 0) {
+      EXPECT_GT(plain[64 + y * 8], plain[64 + (y - 1) * 8]);  // green ramps down
+    }
   }
 }
 
@@ -192,6 +196,28 @@ TEST(ImageFolderTest, LoaderDecodesDeterministicallyWhateverTheThreadCount) {
   const torch::Tensor blue = all.images.select(1, 2).mean({1, 2});
   for (int i = 0; i < 8; ++i) {
     EXPECT_EQ(all.labels[i].item<int64_t>() == 0, blue[i].item<float>() > 0) << i;
+  }
+}
+
+TEST(ImageFolderTest, WithoutAugmentationTrainingImagesAreTheEvaluationCrop) {
+  const std::string root = MakeImageFolder("no_augmentation", 1);
+  absl::StatusOr<ImageDataset> data = ScanImageFolder(root + "/train", 24);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ImageDataset one = *data;  // One image: every training batch holds it.
+  one.files.resize(1);
+  one.labels = one.labels.narrow(0, 0, 1);
+  const torch::Tensor evaluated =
+      BatchLoader(one, {.batch_size = 1, .train = false}).Get({0, 0}).images;
+  int differ = 0;
+  for (int epoch = 0; epoch < 4; ++epoch) {
+    differ += !torch::equal(
+        BatchLoader(one, {.batch_size = 1, .train = true}).Get({epoch, 0}).images, evaluated);
+  }
+  EXPECT_GT(differ, 0);  // Augmented by default.
+  one.random_crop = one.random_flip = false;
+  for (int epoch = 0; epoch < 4; ++epoch) {
+    EXPECT_TRUE(torch::equal(
+        BatchLoader(one, {.batch_size = 1, .train = true}).Get({epoch, 0}).images, evaluated));
   }
 }
 

@@ -154,6 +154,9 @@ void CheckDataset(Problems& problems, const ofa::v1::DatasetSpec& d) {
   CheckRange(problems, "dataset.validation_fraction", d.validation_fraction(), 0, 0.5);
   CheckRange(problems, "dataset.batch_size_per_device", d.batch_size_per_device(), 0, 4096);
   CheckRange(problems, "dataset.loader_threads", d.loader_threads(), 0, 64);
+  if (!ofa::v1::Augmentation_IsValid(d.augmentation())) {
+    problems.Add("dataset.augmentation", absl::StrCat("unknown value ", d.augmentation()));
+  }
   if (d.kind() == ofa::v1::DATASET_KIND_SYNTHETIC) {
     const ofa::v1::SyntheticDataset& s = d.synthetic();
     CheckRange(problems, "dataset.synthetic.train_images", s.train_images(), 1, 1e9);

@@ -124,6 +124,8 @@ TEST(ValidateJobSpecTest, RequiresDatasetKindAndConfinesRoot) {
   spec = ValidSpec();
   spec.mutable_dataset()->set_root("imagenet/train-2012");
   EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  spec.mutable_dataset()->set_augmentation(static_cast<ofa::v1::Augmentation>(9));
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("dataset.augmentation: unknown value 9"));
 }
 
 TEST(ValidateJobSpecTest, SpecializeNeedsTargetsAndTargetsNeedBudgets) {
