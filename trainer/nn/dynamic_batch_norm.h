@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include "trainer/nn/batch_norm_activation.h"
+
 namespace ofa::trainer {
 
 // Batch norm over elastic channels: a sub-network with C channels uses (and, in training,
@@ -13,7 +15,10 @@ class DynamicBatchNormImpl : public torch::nn::Module {
  public:
   explicit DynamicBatchNormImpl(int64_t max_channels, double momentum = 0.1, double eps = 1e-5);
 
-  torch::Tensor forward(const torch::Tensor& x);
+  // Batch norm, then `activation`. Training on channels-last CPU tensors takes
+  // FusedBatchNormActivation (unless SetCpuBatchNorm says otherwise); everything else LibTorch's
+  // batch norm and activation.
+  torch::Tensor forward(const torch::Tensor& x, Activation activation = Activation::kNone);
 
   // Forgets the running statistics and switches to a cumulative average over the following
   // training-mode batches (for BN recalibration of a sub-network); EndRecalibration returns
@@ -26,12 +31,20 @@ class DynamicBatchNormImpl : public torch::nn::Module {
   torch::Tensor weight, bias, running_mean, running_var;
 
  private:
+  void UpdateRunningStatistics(const BatchStatistics& batch, double momentum);
+
   double momentum_;
   double eps_;
   // Batches seen since BeginRecalibration; 0 = exponential average with momentum_.
   int64_t recalibration_batches_ = 0;
 };
 TORCH_MODULE(DynamicBatchNorm);
+
+// Which batch norm DynamicBatchNorm trains with on channels-last CPU tensors: the fused kernel
+// (the default) or LibTorch's, so that benchmarks can compare them in one run. Process-wide;
+// thread-safe.
+enum class CpuBatchNorm { kFused, kNative };
+void SetCpuBatchNorm(CpuBatchNorm choice);
 
 // While one is alive, DynamicBatchNorm layers run by this thread in training mode still
 // normalise with the batch's statistics but leave the running statistics alone. The shards of

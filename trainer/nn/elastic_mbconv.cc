@@ -31,12 +31,13 @@ ElasticMBConvImpl::ElasticMBConvImpl(const BlockLayout& layout,
 
 torch::Tensor ElasticMBConvImpl::forward(const torch::Tensor& x, int kernel_size,
                                          int expand_ratio) {
+  const Activation activation = layout_.hswish ? Activation::kHardSwish : Activation::kRelu;
   torch::Tensor y = x;
   if (has_expand()) {
     const int64_t mid = MiddleChannels(static_cast<int>(x.size(1)), expand_ratio);
-    y = Activate(expand_bn(expand_conv(y, mid)), layout_.hswish);
+    y = expand_bn(expand_conv(y, mid), activation);
   }
-  y = Activate(depthwise_bn(depthwise(y, kernel_size)), layout_.hswish);
+  y = depthwise_bn(depthwise(y, kernel_size), activation);
   if (layout_.squeeze_excite) y = squeeze_excite(y);
   y = project_bn(project(y, layout_.out_channels));
   return layout_.residual() ? y + x : y;

@@ -37,7 +37,7 @@ torch::Tensor OfaSupernetImpl::forward(const torch::Tensor& x, const SubnetChoic
   // stem's output is converted, not its input: a 1-channel NCHW input is channels-last by
   // strides too, and LibTorch would keep it NCHW.
   if (y.is_cpu()) y = y.contiguous(torch::MemoryFormat::ChannelsLast);
-  y = torch::hardswish(stem_bn(y));
+  y = stem_bn(y, Activation::kHardSwish);
   y = first_block(y, 3, 1);
   for (int s = 0; s < arch_.num_stages(); ++s) {
     for (int d = 0; d < choice.depths[s]; ++d) {
@@ -45,7 +45,7 @@ torch::Tensor OfaSupernetImpl::forward(const torch::Tensor& x, const SubnetChoic
       y = blocks[index](y, choice.kernel_sizes[index], choice.expand_ratios[index]);
     }
   }
-  y = torch::hardswish(final_expand_bn(final_expand(y, arch_.final_expand_channels)));
+  y = final_expand_bn(final_expand(y, arch_.final_expand_channels), Activation::kHardSwish);
   y = y.mean({2, 3}, /*keepdim=*/true);
   y = torch::hardswish(feature_mix(y, arch_.last_channel)).flatten(1);
   return classifier(dropout(y));
