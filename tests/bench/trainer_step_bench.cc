@@ -3,6 +3,7 @@
 //   bazel run -c opt //tests/bench:trainer_step_bench -- [--preset=ofa_mbv3_w1.0]
 //       [--resolution=32] [--batch=64] [--threads=2] [--steps=10] [--phases=full,...]
 //       [--native_baseline=false] [--retain_freed_memory=false] [--trace=FILE] [--shards=2]
+//       [--batch_norm_baseline]
 //
 // Prints one row per phase kind (full, elastic kernel, elastic depth, elastic expand, with the
 // paper's sub-nets per step and distillation) with images/s of this project's step
@@ -11,6 +12,8 @@
 // far. The two are measured alternately for several rounds and the medians shown, because the
 // machines this runs on are shared and noisy. --shards=N adds the step with the batch cut into
 // N shards that train concurrently (resources.cpu_batch_shards), alternating with the others.
+// --batch_norm_baseline adds the same steps (one shard, and N shards) with LibTorch's batch norm
+// and separate activations instead of FusedBatchNormActivation, and the ratios.
 // compare_with_authors.py runs this binary with --native_baseline=false, one phase per
 // process, beside the OFA authors' PyTorch step.
 #include <sys/resource.h>
@@ -31,6 +34,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "trainer/common/heap_retention.h"
+#include "trainer/nn/dynamic_batch_norm.h"
 #include "trainer/nn/depthwise_conv_function.h"
 #include "trainer/nn/ofa_supernet.h"
 #include "trainer/spec/phase_schedule.h"
@@ -57,6 +61,9 @@ ABSL_FLAG(bool, retain_freed_memory, true,
 ABSL_FLAG(int, shards, 1,
           "If above 1, also measure the step with the batch cut into this many concurrent "
           "shards (resources.cpu_batch_shards) and its ratio to one shard.");
+ABSL_FLAG(bool, batch_norm_baseline, false,
+          "Also measure the step with LibTorch's batch norm and activations (SetCpuBatchNorm), "
+          "for the fused kernel's ratio columns.");
 ABSL_FLAG(std::string, trace, "",
           "If set, profile 3 more steps of each phase and write LibTorch's chrome trace of them "
           "to TRACE.PHASE.json.");
@@ -131,12 +138,21 @@ int Main() {
                absl::GetFlag(FLAGS_steps), parameters);
   const bool native_baseline = absl::GetFlag(FLAGS_native_baseline);
   const int shards = absl::GetFlag(FLAGS_shards);
-  absl::PrintF("%-18s %5s %4s %14s%s%s %14s\n", "phase", "nets", "kd", "images/s",
-               native_baseline ? absl::StrFormat(" %18s %7s", "images/s native dw", "ratio") : "",
-               shards > 1 ? absl::StrFormat(" %18s %7s",
-                                            absl::StrCat("images/s ", shards, " shards"), "ratio")
-                          : "",
-               "peak RSS MiB");
+  const bool batch_norm_baseline = absl::GetFlag(FLAGS_batch_norm_baseline);
+  const std::string shard_label = absl::StrCat(shards, " shards");
+  absl::PrintF(
+      "%-18s %5s %4s %14s%s%s%s %14s\n", "phase", "nets", "kd", "images/s",
+      native_baseline ? absl::StrFormat(" %18s %7s", "images/s native dw", "ratio") : "",
+      shards > 1 ? absl::StrFormat(" %18s %7s", absl::StrCat("images/s ", shard_label), "ratio")
+                 : "",
+      batch_norm_baseline
+          ? absl::StrFormat(
+                " %18s %7s%s", "native BN", "ratio",
+                shards > 1
+                    ? absl::StrFormat(" %18s %7s", absl::StrCat("native BN ", shard_label), "ratio")
+                    : "")
+          : "",
+      "peak RSS MiB");
   for (const std::string& name : absl::GetFlag(FLAGS_phases)) {
     const ofa::v1::PhaseSpec* phase = nullptr;
     for (const auto& p : phases) {
@@ -146,9 +162,19 @@ int Main() {
       absl::FPrintF(stderr, "--phases: no phase '%s' in the default schedule\n", name);
       return 2;
     }
-    std::vector<double> ours_runs, native_runs, shard_runs;
+    std::vector<double> ours_runs, native_runs, shard_runs, bn_runs, bn_shard_runs;
     for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
       SetDepthwiseBackward(DepthwiseBackward::kByShape);
+      if (batch_norm_baseline) {
+        SetCpuBatchNorm(CpuBatchNorm::kNative);
+        bn_runs.push_back(
+            ImagesPerSecond(model, teacher, batch, *phase, absl::GetFlag(FLAGS_steps)));
+        if (shards > 1) {
+          bn_shard_runs.push_back(
+              ImagesPerSecond(model, teacher, batch, *phase, absl::GetFlag(FLAGS_steps), shards));
+        }
+        SetCpuBatchNorm(CpuBatchNorm::kFused);
+      }
       ours_runs.push_back(ImagesPerSecond(model, teacher, batch, *phase, absl::GetFlag(FLAGS_steps)));
       if (shards > 1) {
         shard_runs.push_back(
@@ -176,8 +202,20 @@ int Main() {
       const double sharded = Median(shard_runs);
       shard_columns = absl::StrFormat(" %18.1f %6.2fx", sharded, sharded / ours);
     }
-    absl::PrintF("%-18s %5d %4.1f %14.1f%s%s %14.0f\n", name, phase->subnets_per_step(),
-                 phase->kd_ratio(), ours, native_columns, shard_columns, PeakRssMiB());
+    std::string batch_norm_columns;
+    if (batch_norm_baseline) {
+      const double native_bn = Median(bn_runs);
+      batch_norm_columns = absl::StrFormat(" %18.1f %6.2fx", native_bn, ours / native_bn);
+      if (shards > 1) {
+        const double native_bn_sharded = Median(bn_shard_runs);
+        absl::StrAppend(&batch_norm_columns,
+                        absl::StrFormat(" %18.1f %6.2fx", native_bn_sharded,
+                                        Median(shard_runs) / native_bn_sharded));
+      }
+    }
+    absl::PrintF("%-18s %5d %4.1f %14.1f%s%s%s %14.0f\n", name, phase->subnets_per_step(),
+                 phase->kd_ratio(), ours, native_columns, shard_columns, batch_norm_columns,
+                 PeakRssMiB());
   }
   return 0;
 }
