@@ -5,7 +5,7 @@
 namespace ofa::trainer {
 
 torch::Tensor Activate(const torch::Tensor& x, bool hswish) {
-  return hswish ? torch::hardswish(x) : torch::relu(x);
+  return ApplyActivation(x, hswish ? Activation::kHardSwish : Activation::kRelu);
 }
 
 ElasticMBConvImpl::ElasticMBConvImpl(const BlockLayout& layout,
