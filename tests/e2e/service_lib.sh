@@ -60,8 +60,8 @@ wait_checkpoint() {  # wait_checkpoint JOB PHASE SECONDS
 }
 
 # A small job: two ranks on two workers, synthetic data; by default checkpoints every 8 steps,
-# 1 s back-off, 3 attempts.
-spec() {  # spec NAME TRAIN_IMAGES [EVERY_STEPS RETRY_BACKOFF MAX_PHASE_ATTEMPTS]
+# 1 s back-off, 3 attempts, and 2 epochs of phase full.
+spec() {  # spec NAME TRAIN_IMAGES [EVERY_STEPS RETRY_BACKOFF MAX_PHASE_ATTEMPTS FULL_EPOCHS]
   cat <<SPEC
 name: $1
 seed: 5
@@ -74,7 +74,7 @@ resources: {workers: 2, devices_per_worker: 1}
 checkpoint: {every_steps: ${3:-8}, retry_backoff: ${4:-1s}, max_phase_attempts: ${5:-3}}
 schedule:
   overrides:
-    - {phase: full, epochs: 2}
+    - {phase: full, epochs: ${6:-2}}
     - {phase: elastic_kernel, epochs: 1}
     - {phase: elastic_depth_1, epochs: 1}
     - {phase: elastic_depth_2, epochs: 1}

@@ -151,4 +151,4 @@ grep -q "owner alice" <<<"$(TOKEN=admin-token-0123456789 ctl get job-000001)" &&
   fail "admin get"
 
 echo "logs: $tmp"
-[ $failures -eq 0 ] || { tail -20 "$tmp/coordinator.log" "$tmp"/node-*.log; exit 1; }
+[ $failures -eq 0 ] || { tail -n 20 "$tmp/coordinator.log" "$tmp"/node-*.log; exit 1; }
