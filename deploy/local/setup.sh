@@ -8,8 +8,8 @@ set -euo pipefail
 PACKAGES=(
   # build
   bazel-bootstrap build-essential cmake ninja-build pkg-config
-  # LibTorch 1.13 (CPU) and Gloo collectives
-  libtorch-dev libgloo-dev
+  # LibTorch 1.13 (CPU) and Gloo collectives; tcmalloc as ofa-trainer's malloc
+  libtorch-dev libgloo-dev libtcmalloc-minimal4
   # gRPC, protobuf, Abseil
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   # metrics, storage, config parsing

@@ -76,6 +76,10 @@ grep -q '"event":"progress"' "$tmp/progress.jsonl" ||
   { echo "FAIL no progress events in the JSON lines file"; failures=$((failures + 1)); }
 grep -q '"event":"subnet_exported"' "$tmp/progress.jsonl" ||
   { echo "FAIL no subnet_exported event in the JSON lines file"; failures=$((failures + 1)); }
+# ofa-trainer is linked with tcmalloc (third_party/system.BUILD) and says so when a job starts.
+grep -q '"event":"job_started".*2 threads, tcmalloc,' "$tmp/progress.jsonl" ||
+  { echo "FAIL job_started does not name tcmalloc: $(grep job_started "$tmp/progress.jsonl")"
+    failures=$((failures + 1)); }
 # Any exported sub-network (here the largest, exported by the evaluation) converts to ONNX.
 expect "ONNX export of a sub-network" 0 "wrote $tmp/largest.onnx \(ONNX opset 17, batch 4, checked\), sha256 [0-9a-f]{64}" -- \
   --export_onnx="$tmp/largest.onnx" --subnet_dir="$tmp/out/export/largest" --onnx_batch_size=4

@@ -1,5 +1,7 @@
 #include "trainer/common/heap_retention.h"
 
+#include <dlfcn.h>
+
 #include <climits>  // INT_MAX; also defines __GLIBC__ on glibc systems
 
 #if defined(__GLIBC__)
@@ -7,8 +9,21 @@
 #endif
 
 namespace ofa::trainer {
+namespace {
+
+// gperftools' tcmalloc defines malloc as an alias of its tc_malloc: where malloc resolves to
+// that, tcmalloc is loaded and first in the lookup order, so it serves every allocation.
+bool RunsOnTcmalloc() {
+  void* tc_malloc = dlsym(RTLD_DEFAULT, "tc_malloc");
+  return tc_malloc != nullptr && tc_malloc == dlsym(RTLD_DEFAULT, "malloc");
+}
+
+}  // namespace
+
+const char* HeapAllocatorName() { return RunsOnTcmalloc() ? "tcmalloc" : "glibc malloc"; }
 
 bool RetainFreedHeapMemory() {
+  if (RunsOnTcmalloc()) return true;
 #if defined(__GLIBC__)
   // glibc caps the mmap threshold at HEAP_MAX_SIZE / 2: 32 MiB on 64-bit systems.
   constexpr int kMaxMmapThreshold = 32 * 1024 * 1024;

@@ -15,8 +15,13 @@ namespace ofa::trainer {
 // is what a caching allocator does: the process keeps its high-water mark of freed memory.
 // Both must be set: a fixed trim threshold alone turns off glibc's adaptive mmap threshold
 // and was 5x slower still. Process-wide and idempotent. Returns false where it could not
-// (not glibc, or mallopt refused); training still works then, only slower.
+// (not glibc, or mallopt refused); training still works then, only slower. Under tcmalloc,
+// which keeps freed memory in its own caches, it changes nothing and returns true.
 bool RetainFreedHeapMemory();
+
+// The malloc this process runs on: "tcmalloc" where gperftools' tcmalloc serves malloc
+// (linked in, as ofa-trainer is, or preloaded), otherwise "glibc malloc".
+const char* HeapAllocatorName();
 
 }  // namespace ofa::trainer
 

@@ -118,9 +118,9 @@ absl::StatusOr<std::vector<PhaseSummary>> RunJob(const ofa::v1::JobSpec& spec,
   }
   progress.Event("job_started",
                  absl::StrFormat("job \"%s\": %s, %d training images, %d test, %d threads, "
-                                 "largest %.2fM MACs, smallest %.2fM MACs",
+                                 "%s, largest %.2fM MACs, smallest %.2fM MACs",
                                  spec.name(), spec.supernet().preset(), data->train.size(),
-                                 data->test.size(), threads,
+                                 data->test.size(), threads, HeapAllocatorName(),
                                  ComputeSubnetCost(*arch, arch->Largest()).macs / 1e6,
                                  ComputeSubnetCost(*arch, arch->Smallest()).macs / 1e6));
 
