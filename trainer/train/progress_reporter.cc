@@ -33,22 +33,28 @@ void ProgressReporter::Progress(const ProgressUpdate& u, bool force) {
     return;
   }
   last_human_ = now;
-  if (human_ != nullptr) {
-    absl::FPrintF(human_, "[%-16s] step %6d/%-6d %5.1f%%  epoch %d  loss %.4f  %7.0f img/s  ETA %s\n",
-                  u.phase, u.step, u.total_steps,
-                  u.total_steps > 0 ? 100.0 * u.step / u.total_steps : 0.0, u.epoch, u.loss,
-                  u.images_per_second, Clock(u.eta_seconds));
-    std::fflush(human_);
+  const double percent = u.total_steps > 0 ? 100.0 * u.step / u.total_steps : 0.0;
+  if (human_ != nullptr && u.item.empty()) {
+    absl::FPrintF(human_,
+                  "[%-16s] step %6d/%-6d %5.1f%%  epoch %d  loss %.4f  %7.0f img/s  ETA %s\n",
+                  u.phase, u.step, u.total_steps, percent, u.epoch, u.loss, u.images_per_second,
+                  Clock(u.eta_seconds));
+  } else if (human_ != nullptr) {
+    absl::FPrintF(human_, "[%-16s] %s %6d/%-6d %5.1f%%  ETA %s\n", u.phase, u.item, u.step,
+                  u.total_steps, percent, Clock(u.eta_seconds));
   }
-  WriteJson({{"event", "progress"},
-             {"phase", u.phase},
-             {"step", u.step},
-             {"total_steps", u.total_steps},
-             {"epoch", u.epoch},
-             {"loss", u.loss},
-             {"images_per_second", u.images_per_second},
-             {"eta_seconds", u.eta_seconds},
-             {"training_flops", u.training_flops}});
+  if (human_ != nullptr) std::fflush(human_);
+  nlohmann::json line = {{"event", "progress"},
+                         {"phase", u.phase},
+                         {"step", u.step},
+                         {"total_steps", u.total_steps},
+                         {"epoch", u.epoch},
+                         {"loss", u.loss},
+                         {"images_per_second", u.images_per_second},
+                         {"eta_seconds", u.eta_seconds},
+                         {"training_flops", u.training_flops}};
+  if (!u.item.empty()) line["item"] = u.item;
+  WriteJson(std::move(line));
 }
 
 void ProgressReporter::Event(const std::string& kind, const std::string& text,

@@ -21,6 +21,9 @@ struct ProgressUpdate {
   double eta_seconds = 0;
   // Training FLOPs this process has done in the phase so far (the worker meters them).
   double training_flops = 0;
+  // What is counted when it is not training steps (specialize: "sub-net"). The human line then
+  // shows the count and the ETA only, without a loss or images/s that do not apply.
+  std::string item;
 };
 
 // Progress of long work in two forms: a human line ("phase full  step 120/469  epoch 1 ...")

@@ -263,7 +263,8 @@ absl::StatusOr<std::vector<ofa::v1::Subnet>> RunSpecializePhase(OfaSupernet& mod
       progress.Progress({.phase = options.phase_name,
                          .step = static_cast<int64_t>(samples.size()),
                          .total_steps = wanted,
-                         .eta_seconds = elapsed / done * (wanted - samples.size())},
+                         .eta_seconds = elapsed / done * (wanted - samples.size()),
+                         .item = "sub-net"},
                         samples.size() == static_cast<size_t>(wanted));
     }
   }
