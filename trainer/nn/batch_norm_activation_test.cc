@@ -69,6 +69,23 @@ TEST(FusedBatchNormActivationTest, ResultDoesNotDependOnTheThreadCount) {
   EXPECT_TRUE(torch::equal(one.bias, two.bias));
 }
 
+// The statistics come from one pass over memory; the variance must stay exact where a plain
+// sum of squares in float would lose it all (mean 1000, deviation 0.1), over many row blocks.
+TEST(FusedBatchNormActivationTest, StatisticsStayExactFarFromZero) {
+  const torch::Tensor x =
+      (torch::randn({32, 12, 9, 11}) * 0.1 + 1000).contiguous(torch::MemoryFormat::ChannelsLast);
+  BatchStatistics statistics;
+  FusedBatchNormActivation(x, torch::ones({12}), torch::zeros({12}), 1e-5, Activation::kNone,
+                           &statistics);
+  const torch::Tensor reference = x.to(torch::kDouble);
+  const torch::Tensor mean = reference.mean({0, 2, 3});
+  const torch::Tensor variance = reference.var({0, 2, 3}, /*unbiased=*/false);
+  EXPECT_EQ(statistics.count, 32 * 9 * 11);
+  EXPECT_TRUE(torch::allclose(statistics.mean.to(torch::kDouble), mean, 1e-6, 0));
+  EXPECT_TRUE(torch::allclose(statistics.biased_variance.to(torch::kDouble), variance, 1e-5, 0))
+      << statistics.biased_variance << variance;
+}
+
 TEST(FusedBatchNormActivationTest, RefusesWhatItDoesNotTake) {
   EXPECT_FALSE(FusedBatchNormActivationApplies(torch::randn({4, 8, 3, 3})));  // NCHW
   EXPECT_FALSE(FusedBatchNormActivationApplies(
