@@ -69,8 +69,8 @@ TEST(FusedBatchNormActivationTest, ResultDoesNotDependOnTheThreadCount) {
   EXPECT_TRUE(torch::equal(one.bias, two.bias));
 }
 
-// The statistics come from one pass over memory; the variance must stay exact where a plain
-// sum of squares in float would lose it all (mean 1000, deviation 0.1), over many row blocks.
+// The variance must stay exact where a one-pass sum of squares in float would lose it all
+// (mean 1000, deviation 0.1), over many row blocks: a guard for any faster statistics pass.
 TEST(FusedBatchNormActivationTest, StatisticsStayExactFarFromZero) {
   const torch::Tensor x =
       (torch::randn({32, 12, 9, 11}) * 0.1 + 1000).contiguous(torch::MemoryFormat::ChannelsLast);
