@@ -34,16 +34,18 @@ void ProgressReporter::Progress(const ProgressUpdate& u, bool force) {
   }
   last_human_ = now;
   const double percent = u.total_steps > 0 ? 100.0 * u.step / u.total_steps : 0.0;
-  if (human_ != nullptr && u.item.empty()) {
-    absl::FPrintF(human_,
-                  "[%-16s] step %6d/%-6d %5.1f%%  epoch %d  loss %.4f  %7.0f img/s  ETA %s\n",
-                  u.phase, u.step, u.total_steps, percent, u.epoch, u.loss, u.images_per_second,
-                  Clock(u.eta_seconds));
-  } else if (human_ != nullptr) {
-    absl::FPrintF(human_, "[%-16s] %s %6d/%-6d %5.1f%%  ETA %s\n", u.phase, u.item, u.step,
-                  u.total_steps, percent, Clock(u.eta_seconds));
+  if (human_ != nullptr) {
+    if (u.item.empty()) {
+      absl::FPrintF(human_,
+                    "[%-16s] step %6d/%-6d %5.1f%%  epoch %d  loss %.4f  %7.0f img/s  ETA %s\n",
+                    u.phase, u.step, u.total_steps, percent, u.epoch, u.loss, u.images_per_second,
+                    Clock(u.eta_seconds));
+    } else {
+      absl::FPrintF(human_, "[%-16s] %s %6d/%-6d %5.1f%%  ETA %s\n", u.phase, u.item, u.step,
+                    u.total_steps, percent, Clock(u.eta_seconds));
+    }
+    std::fflush(human_);
   }
-  if (human_ != nullptr) std::fflush(human_);
   nlohmann::json line = {{"event", "progress"},
                          {"phase", u.phase},
                          {"step", u.step},
