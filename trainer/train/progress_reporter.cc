@@ -29,7 +29,8 @@ void ProgressReporter::WriteJson(nlohmann::json object) {
 
 void ProgressReporter::Progress(const ProgressUpdate& u, bool force) {
   const auto now = std::chrono::steady_clock::now();
-  if (!force && std::chrono::duration<double>(now - last_human_).count() < min_interval_seconds_) {
+  if (!force && last_human_.has_value() &&
+      std::chrono::duration<double>(now - *last_human_).count() < min_interval_seconds_) {
     return;
   }
   last_human_ = now;

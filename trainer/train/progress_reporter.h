@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "nlohmann/json.hpp"
@@ -46,7 +47,9 @@ class ProgressReporter {
   std::FILE* human_;
   std::ofstream json_;
   double min_interval_seconds_;
-  std::chrono::steady_clock::time_point last_human_;
+  // Unset until the first update: the steady clock's epoch is the boot, so a default time
+  // point would throttle the first line for `min_interval_seconds` after the machine starts.
+  std::optional<std::chrono::steady_clock::time_point> last_human_;
 };
 
 }  // namespace ofa::trainer
