@@ -5,6 +5,7 @@
 #include <string>
 #include <thread>
 
+#include "trainer/common/background_thread.h"
 #include "trainer/common/kernel_threads.h"
 #include "trainer/common/stream_seed.h"
 #include "trainer/data/image_transforms.h"
@@ -64,6 +65,20 @@ torch::Tensor DecodeFiles(const ImageDataset& data, const torch::Tensor& indices
     if (!error.empty()) throw std::runtime_error("data loader: " + error);
   }
   return out;
+}
+
+// The thread every loader prepares its next batch on. One for the process, made once and
+// never destroyed: LibTorch initialises each new thread that calls it, and that rebuilds its
+// thread pool and clears oneDNN's primitive cache (see BackgroundThread). A training phase
+// and each sub-network evaluation would otherwise pay it again.
+BackgroundThread& PrefetchThread() {
+  static BackgroundThread* const thread = [] {
+    auto* t = new BackgroundThread;
+    // The training thread owns the cores; a second OpenMP team here would fight it.
+    t->Submit([] { LimitKernelThreadsOfThisThread(1); });
+    return t;
+  }();
+  return *thread;
 }
 
 }  // namespace
@@ -134,11 +149,7 @@ torch::Tensor BatchLoader::EpochPermutation(int64_t epoch) const {
 
 void BatchLoader::Prefetch() {
   prefetched_position_ = position_;
-  prefetched_ = std::async(std::launch::async, [this, p = position_] {
-    // The training thread owns the cores; a second OpenMP team here would fight it.
-    LimitKernelThreadsOfThisThread(1);
-    return Get(p);
-  });
+  prefetched_ = PrefetchThread().Submit([this, p = position_] { return Get(p); });
 }
 
 Batch BatchLoader::Next() {

@@ -31,10 +31,10 @@ struct Batch {
 // epoch, permutation position), so it does not depend on the rank either. File-backed sets
 // (image folders) are decoded per batch on the set's decode_threads, with a random-resized
 // crop and flip for training and a centre crop for evaluation, drawn per image. Every batch is a
-// pure function of (data, options, position): resuming at a saved position continues exactly. The
-// next batch is prepared on a background thread while the current one trains. A file that cannot be
-// decoded makes Get/Next throw std::runtime_error naming it. Not thread-safe; the dataset must
-// outlive the loader.
+// pure function of (data, options, position): resuming at a saved position continues exactly.
+// The next batch is prepared while the current one trains, on one background thread that all
+// loaders of the process share. A file that cannot be decoded makes Get/Next throw
+// std::runtime_error naming it. Not thread-safe; the dataset must outlive the loader.
 class BatchLoader {
  public:
   struct Options {
