@@ -174,13 +174,14 @@ grep -q '"event":"phase_resumed"' "$tmp/kill.jsonl" ||
 
 # SIGTERM mid-phase (what a draining ofa-worker sends; Ctrl-C does the same): the phase
 # checkpoints at its next step and the trainer exits 75 saying so; the same command resumes
-# from that checkpoint.
+# from that checkpoint. The signal follows the first periodic checkpoint (step 20 of 450), not
+# the first progress line: that comes after 5 s, and phase full can be over by then.
 long_spec stop
 stop_args=(--job_spec="$tmp/stop.textproto" --output_dir="$tmp/stop" --calibration_batches=1
-  --progress_file="$tmp/stop.jsonl")
+  --checkpoint_every_steps=20 --progress_file="$tmp/stop.jsonl")
 "$trainer" "${stop_args[@]}" >"$tmp/stop.out" 2>&1 &
 stopped_pid=$!
-wait_for_event "$tmp/stop.jsonl" progress
+wait_for_event "$tmp/stop.jsonl" checkpoint
 kill -TERM "$stopped_pid"
 wait "$stopped_pid"
 rc=$?
