@@ -21,6 +21,10 @@ namespace ofa::trainer {
 // thread per batch paid that on every training step: a fifth of the CPU time of the default
 // job's full phase was spent spinning in libpthreadpool (docs/performance.md, "One prefetch
 // thread for all loaders").
+//
+// Why not at::launch (LibTorch's inter-op pool, also long-lived): RunConcurrently runs a
+// step's concurrent batch shards there, and a prefetch queued on the same threads could hold
+// a shard back; this thread keeps the two apart and runs its tasks in submission order.
 class BackgroundThread {
  public:
   BackgroundThread();
