@@ -7,7 +7,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends sudo ca-certifi
     rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# The CI machine's setup (Debian packages, the tests' npm packages), then the Bazel build.
+# The CI machine's setup (Debian packages, the tests' pinned PyPI venv), then the Bazel build.
 RUN bash deploy/local/setup.sh && \
     bazel build --color=no --curses=no -c opt \
       //coordinator:ofa-coordinator //worker:ofa-worker //trainer:ofa-trainer //ofactl && \

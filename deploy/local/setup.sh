@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package ofa-train needs to build, test and run on a fresh Debian 12
-# machine, and the npm packages its tests use (ONNX Runtime, Kubernetes schemas). Idempotent:
-# packages already present are skipped, and apt and npm are only touched when something is
-# missing. Both README commands call this first.
+# machine, and the pinned PyPI packages its tests use (ONNX Runtime, Kubernetes schemas) in a
+# venv at .deps/venv. Idempotent: packages already present are skipped, and apt and pip are
+# only touched when something is missing. Both README commands call this first.
 set -euo pipefail
 
 PACKAGES=(
@@ -16,8 +16,8 @@ PACKAGES=(
   prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev
   # checksums (SHA-256) and JPEG decoding for image-folder data sets
   libssl-dev libjpeg-dev
-  # ONNX export of sub-networks (protobuf classes, checker); Node.js runs ONNX Runtime in tests
-  libonnx-dev nodejs
+  # ONNX export of sub-networks (protobuf classes, checker); Python's venv for the tests' tools
+  libonnx-dev python3 python3-venv
   # tests and benchmarks (openssl makes the TLS test's certificates)
   libgtest-dev libgmock-dev libbenchmark-dev openssl
   # the real data set, and a real Prometheus server (plus curl and jq to query its HTTP API)
@@ -35,10 +35,6 @@ done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-# Debian's nodejs ships npm separately (NodeSource's bundles it).
-if ! command -v npm >/dev/null; then
-  missing+=(npm)
-fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} Debian packages present"
@@ -50,20 +46,21 @@ else
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm packages the tests use, pinned by each directory's package-lock.json: ONNX Runtime
-# (tests/onnx) for the ONNX exports, and Kubernetes/Prometheus-operator schemas, YAML and
-# TypeScript (tests/deploy) for the manifests. Not Debian packages, so from the npm registry.
-# --ignore-scripts: onnxruntime-node's install script only downloads CUDA providers from
-# GitHub; its CPU runtime is in the package. Skipped while a lockfile is unchanged.
+# PyPI packages the tests use, every one pinned in requirements.txt (ONNX Runtime for the ONNX
+# exports, Kubernetes and prometheus-operator schemas for the manifests), in a venv that git
+# and the Docker build context ignore. Debian's python3 makes it, whatever python3 is first on
+# PATH. Skipped while requirements.txt is unchanged.
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
-for dir in "$repo/tests/onnx" "$repo/tests/deploy"; do
-  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"; then
-    echo "setup: npm ci in ${dir#"$repo"/}"
-    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
-      { echo "setup: npm ci in $dir failed" >&2; exit 1; }
-    cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"
-  fi
-done
+venv="$repo/.deps/venv"
+requirements="$repo/deploy/local/requirements.txt"
+if ! cmp -s "$requirements" "$venv/requirements.installed"; then
+  echo "setup: pip install -r deploy/local/requirements.txt into .deps/venv"
+  [ -x "$venv/bin/python3" ] || /usr/bin/python3 -m venv "$venv" ||
+    { echo "setup: cannot make a venv at $venv" >&2; exit 1; }
+  "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check --no-deps \
+      -r "$requirements" || { echo "setup: pip install into $venv failed" >&2; exit 1; }
+  cp "$requirements" "$venv/requirements.installed"
+fi
 # kubectl renders the Kubernetes manifests (kubectl kustomize). Debian's kubernetes-client
 # is too old (its kustomize is v2); the machine image's kubectl 1.32 is used.
 if ! kubectl version --client 2>/dev/null | grep -q "Kustomize Version: v5"; then

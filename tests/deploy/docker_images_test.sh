@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # What can be checked of the container images without a Docker engine (none runs here):
-# check_dockerfiles.mjs on deploy/docker's Dockerfiles, then planted mistakes it must catch;
+# check_dockerfiles.py on deploy/docker's Dockerfiles, then planted mistakes it must catch;
 # and runtime_packages.sh, which picks the final stage's packages, run on the real binaries.
-#   docker_images_test.sh CHECK_DOCKERFILES_MJS DOCKERIGNORE RUNTIME_PACKAGES_SH \
+#   docker_images_test.sh PYTHON CHECK_DOCKERFILES_PY DOCKERIGNORE RUNTIME_PACKAGES_SH \
 #       CPU_DOCKERFILE CUDA_DOCKERFILE BINARY...
 set -uo pipefail
-check="$1" dockerignore="$2" runtime_packages="$3" cpu="$4" cuda="$5"
-shift 5
+python="$1" check="$2" dockerignore="$3" runtime_packages="$4" cpu="$5" cuda="$6"
+shift 6
 binaries=("$@")
 tmp="${TEST_TMPDIR:-$(mktemp -d)}/docker"
 rm -rf "$tmp" && mkdir -p "$tmp"
@@ -14,7 +14,7 @@ failures=0
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 ok() { echo "ok   $*"; }
 names=$(for b in "${binaries[@]}"; do basename "$b"; done | paste -sd,)
-lint() { node "$check" --binaries="$names" --dockerignore="$dockerignore" "$@"; }
+lint() { "$python" "$check" --binaries="$names" --dockerignore="$dockerignore" "$@"; }
 
 out=$(lint "$cpu" "$cuda")
 [ $? -eq 0 ] && ok "both Dockerfiles pass: multi-stage, pinned bases, non-root, runtime-only final stage" ||
@@ -32,7 +32,7 @@ expect_caught "a compiler in the final stage" "installs build-essential" \
 expect_caught "an entrypoint no build produces" "no build target produces" 's|/opt/ofa/bin/ofa-coordinator"|/opt/ofa/bin/ofa-server"|'
 expect_caught "a single-stage image" "must be multi-stage" '1,/^FROM debian:12.11-slim$/{/^FROM debian:12.11-slim$/!d}'
 cp "$dockerignore" "$tmp/dockerignore" && sed -i '/secrets/d' "$tmp/dockerignore"
-out=$(node "$check" --binaries="$names" --dockerignore="$tmp/dockerignore" "$cpu")
+out=$("$python" "$check" --binaries="$names" --dockerignore="$tmp/dockerignore" "$cpu")
 [ $? -ne 0 ] && grep -q "does not exclude deploy/k8s/overlays/\*/secrets" <<<"$out" &&
   ok "caught: a .dockerignore that lets the overlays' secrets into the build context" || fail ".dockerignore: $out"
 

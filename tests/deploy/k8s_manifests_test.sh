@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Renders every overlay of deploy/k8s with kubectl's kustomize, as `kubectl apply -k` would
 # (with throwaway secrets from make_secrets.sh), and validates the render offline with
-# validate_k8s.mjs. Then breaks one thing at a time in a render and checks the validator
+# validate_k8s.py. Then breaks one thing at a time in a render and checks the validator
 # names it, so a validator that passes everything cannot pass this test.
-#   k8s_manifests_test.sh VALIDATE_K8S_MJS DEPLOY_K8S_MAKE_SECRETS_SH MONITORING_KUSTOMIZATION
+#   k8s_manifests_test.sh PYTHON VALIDATE_K8S_PY DEPLOY_K8S_MAKE_SECRETS_SH MONITORING_KUSTOMIZATION
 set -uo pipefail
-validate="$1"
-k8s_src="$(dirname "$2")" monitoring_src="$(dirname "$3")"
+python="$(readlink -f "$1")" validate="$(readlink -f "$2")"
+k8s_src="$(dirname "$3")" monitoring_src="$(dirname "$4")"
 tmp="${TEST_TMPDIR:-$(mktemp -d)}/k8s"
 rm -rf "$tmp" && mkdir -p "$tmp"
 failures=0
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 ok() { echo "ok   $*"; }
-for tool in kubectl node openssl; do
+for tool in kubectl "$python" openssl; do
   command -v "$tool" >/dev/null || { echo "FAIL $tool is not installed"; exit 1; }
 done
 kubectl version --client 2>/dev/null | grep -q "Kustomize Version: v5" ||
@@ -24,7 +24,7 @@ cp -rL "$k8s_src" "$tmp/repo/deploy/k8s" && cp -rL "$monitoring_src" "$tmp/repo/
 chmod -R u+w "$tmp/repo"
 rules="$tmp/repo/monitoring/prometheus/ofa_rules.yml"
 dashboards="$tmp/repo/monitoring/grafana/dashboards"
-check() { node "$validate" "$1" --rules="$rules" --dashboards="$dashboards"; }
+check() { "$python" "$validate" "$1" --rules="$rules" --dashboards="$dashboards"; }
 
 for overlay in cpu-demo gpu; do
   dir="$tmp/repo/deploy/k8s/overlays/$overlay"
@@ -65,6 +65,8 @@ expect_caught "a drain grace the pod's grace period cannot cover" "drain_grace_s
 expect_caught "an alert rule that drifted from monitoring/" "groups differ" '0,/for: 10m/s/for: 10m/for: 11m/'
 expect_caught "a dashboard that drifted from monitoring/" "ofa-carbon.json is missing or differs" \
   '0,/"title": /s/"title": /"title": "x" /'
+original="$tmp/gpu.yaml"
+expect_caught "an unknown field in a ServiceMonitor" "'intervall' was unexpected" 's/^  - interval: 15s$/  - intervall: 15s/'
 expect_caught "a kind without a schema" "no schema for example.com/v1 Widget" \
   '1s/^/apiVersion: example.com\/v1\nkind: Widget\nmetadata: {name: w}\n---\n/'
 

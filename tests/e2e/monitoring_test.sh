@@ -8,10 +8,11 @@
 set -uo pipefail
 coordinator_bin="$1" worker_bin="$2" trainer_bin="$3" ofactl_bin="$4"
 monitoring="$(cd "$(dirname "$5")/.." && pwd)"  # $5 = monitoring/prometheus/ofa_rules.yml
-# $6 = tests/onnx/run_onnx_model.js (ONNX Runtime through Node.js)
+# $6 = tests/onnx/run_onnx_model.py, $7 = the project's Python (its venv has ONNX Runtime)
+onnx_runner="$(readlink -f "$6")" python_bin="$(readlink -f "$7")"
 test_name=monitoring
 source "$(dirname "$0")/service_lib.sh"  # Scratch directory, cleanup, ok/fail.
-for tool in prometheus promtool curl jq node; do
+for tool in prometheus promtool curl jq "$python_bin"; do
   command -v "$tool" >/dev/null || { echo "FAIL $tool is not installed (deploy/local/setup.sh installs it)"; exit 1; }
 done
 
@@ -182,7 +183,7 @@ head -c $((4 * 28 * 28)) /dev/zero >"$tmp/zeros.f32"  # one 28x28 image of float
 if [ "$(dirname "$(dirname "$(dirname "$onnx")")")" = "$(dirname "$(dirname "$(dirname "$weights")")")" ] &&
    [ -d "$tmp/storage/$(dirname "$(dirname "$(dirname "$onnx")")")/phases" ] &&
    [ "$(sha256sum "$tmp/storage/$onnx" 2>/dev/null | cut -d' ' -f1)" = "$onnx_sha" ] &&
-   node "$6" "$tmp/storage/$onnx" "$tmp/zeros.f32" 1,1,28,28 "$tmp/logits.f32" \
+   "$python_bin" "$onnx_runner" "$tmp/storage/$onnx" "$tmp/zeros.f32" 1,1,28,28 "$tmp/logits.f32" \
      >"$tmp/ort.log" 2>&1 && grep -q '"dims":\[1,10\]' "$tmp/ort.log"; then
   ok "its ONNX model ($onnx) matches its SHA-256 and runs in ONNX Runtime: 10 logits"
 else

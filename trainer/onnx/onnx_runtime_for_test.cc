@@ -10,11 +10,25 @@
 #include "nlohmann/json.hpp"
 
 namespace ofa::trainer {
+namespace {
+
+// The project's venv (deploy/local/setup.sh) holds the pinned onnxruntime: Bazel exposes it
+// as @python_env//:python3; CTest runs from the repository root, where the venv is.
+std::string ProjectPython() {
+  if (const char* python = std::getenv("OFA_PYTHON")) return python;
+  for (const char* candidate : {"external/python_env/python3", ".deps/venv/bin/python3"}) {
+    if (std::filesystem::exists(candidate)) return candidate;
+  }
+  return "python3";
+}
+
+}  // namespace
 
 absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string& model_path,
                                                const torch::Tensor& input,
                                                const std::string& work_dir) {
-  constexpr char kRunner[] = "tests/onnx/run_onnx_model.js";
+  constexpr char kRunner[] = "tests/onnx/run_onnx_model.py";
+  const std::string python = ProjectPython();
   const std::filesystem::path dir(work_dir);
   const std::string in = (dir / "ort_input.f32").string();
   const std::string out = (dir / "ort_output.f32").string();
@@ -27,7 +41,7 @@ absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string& model_path,
   }
   const std::vector<int64_t> dims(x.sizes().begin(), x.sizes().end());
   const std::string command =
-      absl::StrCat("node ", kRunner, " '", model_path, "' '", in, "' ", absl::StrJoin(dims, ","),
+      absl::StrCat("'", python, "' ", kRunner, " '", model_path, "' '", in, "' ", absl::StrJoin(dims, ","),
                    " '", out, "' >'", log, "' 2>&1");
   const int rc = std::system(command.c_str());
   std::ifstream log_in(log);
