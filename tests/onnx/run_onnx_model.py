@@ -33,6 +33,9 @@ def main(argv):
         print(f"dims {dims_arg} do not match the {data.size} floats in {input_path}",
               file=sys.stderr)
         return 2
+    # Errors only on stderr: ONNX Runtime otherwise warns there, for instance that it cannot
+    # persist a telemetry id in a read-only home (as in Bazel's sandbox).
+    ort.set_default_logger_severity(3)
     try:
         session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name

@@ -22,6 +22,11 @@ std::string ProjectPython() {
   return "python3";
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 }  // namespace
 
 absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string& model_path,
@@ -32,6 +37,8 @@ absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string& model_path,
   const std::filesystem::path dir(work_dir);
   const std::string in = (dir / "ort_input.f32").string();
   const std::string out = (dir / "ort_output.f32").string();
+  // The runner's reply on stdout, apart from whatever the runtime logs on stderr.
+  const std::string reply_path = (dir / "ort_runner.out").string();
   const std::string log = (dir / "ort_runner.log").string();
   const torch::Tensor x = input.to(torch::kFloat32).contiguous();
   {
@@ -40,21 +47,20 @@ absl::StatusOr<torch::Tensor> RunInOnnxRuntime(const std::string& model_path,
     if (!f) return absl::InternalError(absl::StrCat("cannot write ", in));
   }
   const std::vector<int64_t> dims(x.sizes().begin(), x.sizes().end());
-  const std::string command =
-      absl::StrCat("'", python, "' ", kRunner, " '", model_path, "' '", in, "' ", absl::StrJoin(dims, ","),
-                   " '", out, "' >'", log, "' 2>&1");
+  const std::string command = absl::StrCat("'", python, "' ", kRunner, " '", model_path, "' '",
+                                           in, "' ", absl::StrJoin(dims, ","), " '", out, "' >'",
+                                           reply_path, "' 2>'", log, "'");
   const int rc = std::system(command.c_str());
-  std::ifstream log_in(log);
-  const std::string printed((std::istreambuf_iterator<char>(log_in)),
-                            std::istreambuf_iterator<char>());
+  const std::string printed = ReadFile(reply_path);
   if (rc != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat(command, " exited with ", rc, ":\n", printed));
+        absl::StrCat(command, " exited with ", rc, ":\n", printed, ReadFile(log)));
   }
   const nlohmann::json reply =
       nlohmann::json::parse(printed.substr(0, printed.find('\n')), nullptr, false);
   if (reply.is_discarded() || !reply.contains("dims")) {
-    return absl::InternalError(absl::StrCat("unexpected runner output: ", printed));
+    return absl::InternalError(
+        absl::StrCat("unexpected runner output: ", printed, "\nstderr: ", ReadFile(log)));
   }
   torch::Tensor y = torch::empty(reply["dims"].get<std::vector<int64_t>>(), torch::kFloat32);
   std::ifstream f(out, std::ios::binary);
