@@ -1,30 +1,31 @@
 # ofa-train, CUDA image: the CMake build (the GPU machines' build) against LibTorch's own CMake
-# package with CUDA, and NCCL from the NVIDIA CUDA base; gRPC, protobuf, Abseil and the rest
-# from Ubuntu 24.04, which packages the same versions as Debian 12. The final stage holds the
-# CUDA runtime, LibTorch's libraries and the binaries' runtime packages only.
+# package with CUDA: PyPI's torch wheel, pinned as in deploy/local/requirements.txt, with the
+# nvidia-* wheels it names (cuDNN, NCCL, cuBLAS, ... for CUDA 13.2); gRPC, protobuf, Abseil
+# and the rest from Ubuntu 24.04, which packages the same versions as Debian 12. The final
+# stage holds LibTorch's and those CUDA libraries and the binaries' runtime packages only.
 #   docker build -f deploy/docker/cuda.Dockerfile -t ofa-train:0.1.0-cuda .
-ARG CUDA_TAG=12.6.3-cudnn-devel-ubuntu24.04
-ARG CUDA_RUNTIME_TAG=12.6.3-cudnn-runtime-ubuntu24.04
+ARG CUDA_TAG=13.0.2-cudnn-devel-ubuntu24.04
+ARG CUDA_RUNTIME_TAG=13.0.2-cudnn-runtime-ubuntu24.04
 
 FROM nvidia/cuda:${CUDA_TAG} AS build
-# LibTorch built for the base's CUDA (cxx11 ABI, as Ubuntu's libraries).
-ARG LIBTORCH_URL=https://download.pytorch.org/libtorch/cu126/libtorch-cxx11-abi-shared-with-deps-2.7.1%2Bcu126.zip
+# The same torch as CI (deploy/local/requirements.txt), with its CUDA runtime wheels.
+ARG TORCH_VERSION=2.15.0
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      build-essential cmake ninja-build pkg-config curl unzip ca-certificates \
+      build-essential cmake ninja-build pkg-config python3-venv ca-certificates \
       libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev \
       zlib1g-dev libssl-dev libjpeg-dev libgloo-dev libonnx-dev libgtest-dev libgmock-dev && \
     rm -rf /var/lib/apt/lists/* && \
-    curl -fsSL -o /tmp/libtorch.zip "$LIBTORCH_URL" && \
-    unzip -q /tmp/libtorch.zip -d /opt && rm /tmp/libtorch.zip
+    python3 -m venv /opt/torch && /opt/torch/bin/pip install --no-cache-dir "torch==${TORCH_VERSION}"
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DOFA_WITH_CUDA=ON \
-      -DOFA_BUILD_TESTS=OFF -DCMAKE_PREFIX_PATH=/opt/libtorch && \
+      -DOFA_BUILD_TESTS=OFF \
+      -DCMAKE_PREFIX_PATH=/opt/torch/lib/python3.12/site-packages/torch/share/cmake && \
     cmake --build /build && \
     mkdir -p /out/bin && \
     cp /build/ofa-coordinator /build/ofa-worker /build/ofa-trainer /build/ofactl /out/bin/ && \
-    LD_LIBRARY_PATH=/opt/libtorch/lib bash deploy/docker/runtime_packages.sh /out/bin/* \
+    bash deploy/docker/runtime_packages.sh /out/bin/* \
       >/out/runtime-packages.txt
 
 FROM nvidia/cuda:${CUDA_RUNTIME_TAG}
@@ -34,8 +35,11 @@ RUN apt-get update && \
     rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt && \
     groupadd --gid 10001 ofa && \
     useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin ofa
-COPY --from=build /opt/libtorch/lib/ /opt/libtorch/lib/
+# LibTorch and the nvidia-* libraries, at the same relative places (its rpath is
+# $ORIGIN/../../nvidia/...).
+COPY --from=build /opt/torch/lib/python3.12/site-packages/torch/lib/ /opt/torch/site-packages/torch/lib/
+COPY --from=build /opt/torch/lib/python3.12/site-packages/nvidia/ /opt/torch/site-packages/nvidia/
 COPY --from=build /out/bin/ /opt/ofa/bin/
-ENV PATH=/opt/ofa/bin:$PATH LD_LIBRARY_PATH=/opt/libtorch/lib
+ENV PATH=/opt/ofa/bin:$PATH LD_LIBRARY_PATH=/opt/torch/site-packages/torch/lib
 USER 10001:10001
 ENTRYPOINT ["/opt/ofa/bin/ofa-coordinator"]

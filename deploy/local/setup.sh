@@ -8,8 +8,8 @@ set -euo pipefail
 PACKAGES=(
   # build
   bazel-bootstrap build-essential cmake ninja-build pkg-config
-  # LibTorch 1.13 (CPU) and Gloo collectives; tcmalloc as ofa-trainer's malloc
-  libtorch-dev libgloo-dev libtcmalloc-minimal4
+  # Gloo collectives; tcmalloc as ofa-trainer's malloc (LibTorch is PyPI's torch, below)
+  libgloo-dev libtcmalloc-minimal4
   # gRPC, protobuf, Abseil
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   # metrics, storage, config parsing
@@ -35,6 +35,21 @@ done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
+
+# Debian's LibTorch 1.13 headers (which older versions of this script installed) must go: they
+# sit in /usr/include and its libtorch.so in /usr/lib, on the default search paths, where they
+# would mix with the wheel's (LibTorch's CMake package finds /usr/lib's libtorch.so first).
+# Its runtime package (versioned .so.1.13 files only) is harmless and stays.
+stale=()
+for p in libtorch-dev libtorch-test python3-torch; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    stale+=("$p")
+  fi
+done
+if [ ${#stale[@]} -gt 0 ]; then
+  echo "setup: removing Debian's LibTorch 1.13 (${stale[*]}): LibTorch now comes from PyPI's torch"
+  $SUDO apt-get remove -y -qq "${stale[@]}" >/dev/null
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} Debian packages present"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of ofa-train on a fresh Debian 12 machine: installs what is missing, then
-# the Bazel suite (unit, integration, end-to-end), then the CMake build that GPU machines use,
-# so neither build can rot. Ends with one line "tests: N passed, M failed".
+# the Bazel suite (unit, integration, end-to-end), then the CMake build of the CUDA variant
+# that GPU machines use, so neither build can rot. Ends with one line "tests: N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,13 +20,23 @@ if [ "$bazel_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1  # The build itself failed before any test ran.
 fi
 
-echo "== CMake build (the GPU machines' build), CPU variant"
-cmake_dir=build/cmake-cpu
+# The CUDA variant with CMake, as the GPU machines build it: every CUDA source (the NCCL
+# backend and the GPU tests) compiled with /usr/local/cuda's CUDA 13 and NCCL against the
+# wheel's LibTorch, and linked, so a CUDA compile error fails here. The CPU tests ran under
+# Bazel above; of this build only the CUDA tests run, and with no GPU they skip, saying so.
+echo "== CMake build, CUDA variant (the GPU machines' build)"
+torch_cmake=$(.deps/venv/bin/python3 -c \
+  "import importlib.util as u; print(u.find_spec('torch').submodule_search_locations[0])")/share/cmake
+cmake_dir=build/cmake-cuda
 mkdir -p build
-if cmake -S . -B "$cmake_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$cmake_dir.log" 2>&1 &&
+if cmake -S . -B "$cmake_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOFA_WITH_CUDA=ON \
+     -DCMAKE_PREFIX_PATH="$torch_cmake" -DOFA_TEST_REGEX='(nccl|cuda|gpu)[a-z_]*_test\.cc$' \
+     >"$cmake_dir.log" 2>&1 &&
    cmake --build "$cmake_dir" -j"$(nproc)" >>"$cmake_dir.log" 2>&1; then
+  grep -E "ofa-train: " "$cmake_dir.log"
   ctest_log=$(mktemp)
-  (cd "$cmake_dir" && ctest --output-on-failure) 2>&1 | tee "$ctest_log"
+  (cd "$cmake_dir" && ctest --output-on-failure -V) 2>&1 | tee "$ctest_log" |
+    grep -E "Test +#|SKIPPED|Skipped|CUDA device|tests passed|tests failed|Failed|\*\*\*"
   ctest_rc=${PIPESTATUS[0]}
   # ctest's summary: "90% tests passed, 1 tests failed out of 10".
   summary=$(grep -E '[0-9]+ tests failed out of [0-9]+' "$ctest_log" | tail -1)
@@ -41,7 +51,7 @@ if cmake -S . -B "$cmake_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$cmake_dir.l
   failed=$((failed + ctest_failed))
 else
   tail -40 "$cmake_dir.log"
-  echo "CMake build failed (full log: $cmake_dir.log)"
+  echo "CMake CUDA build failed (full log: $cmake_dir.log)"
   failed=$((failed + 1))
 fi
 

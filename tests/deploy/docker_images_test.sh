@@ -36,14 +36,20 @@ out=$("$python" "$check" --binaries="$names" --dockerignore="$tmp/dockerignore" 
 [ $? -ne 0 ] && grep -q "does not exclude deploy/k8s/overlays/\*/secrets" <<<"$out" &&
   ok "caught: a .dockerignore that lets the overlays' secrets into the build context" || fail ".dockerignore: $out"
 
-# The final stage's package list, from the binaries this build produced.
+# The final stage's package list, from the binaries this build produced. LibTorch (the torch
+# wheel's libtorch_cpu, libc10 and its libgomp) and the CUDA runtime it loads (libcudart,
+# libcupti) belong to no Debian package: the Dockerfile copies those itself, and they must be
+# the only libraries no package owns.
 packages=$(bash "$runtime_packages" "${binaries[@]}" 2>"$tmp/unowned.txt")
 rc=$?
 count=$(wc -l <<<"$packages")
-if [ $rc -eq 0 ] && grep -qx libtorch1.13 <<<"$packages" && grep -qx 'libgrpc++1.51' <<<"$packages" &&
-   grep -qx libprotobuf32 <<<"$packages" && grep -qx libsqlite3-0 <<<"$packages" &&
-   ! grep -q -- '-dev$' <<<"$packages" && [ ! -s "$tmp/unowned.txt" ]; then
-  ok "runtime_packages.sh: $count runtime packages (LibTorch, gRPC, protobuf, SQLite; no -dev)"
+unexpected=$(grep -vE 'no package owns .*/(torch/lib/lib(torch_cpu|c10|gomp)\.so[.0-9]*|lib(cudart|cupti)\.so\.13[.0-9]*)$' \
+  "$tmp/unowned.txt")
+if [ $rc -eq 0 ] && grep -qx 'libgrpc++1.51' <<<"$packages" && grep -qx libprotobuf32 <<<"$packages" &&
+   grep -qx libsqlite3-0 <<<"$packages" && grep -qx libgloo0 <<<"$packages" &&
+   ! grep -q -- '-dev$' <<<"$packages" && ! grep -q libtorch <<<"$packages" &&
+   grep -q 'torch/lib/libtorch_cpu.so' "$tmp/unowned.txt" && [ -z "$unexpected" ]; then
+  ok "runtime_packages.sh: $count runtime packages (gRPC, protobuf, SQLite, Gloo; no -dev), and LibTorch and the CUDA runtime for the Dockerfile to copy"
 else
   fail "runtime_packages.sh (rc $rc): $(tr '\n' ' ' <<<"$packages") $(cat "$tmp/unowned.txt")"
 fi

@@ -61,8 +61,7 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters,
   // A post-hook on each parameter's gradient accumulator runs once its gradient for this
   // backward is complete (what DDP's Reducer::autograd_hook does).
   for (int i = 0; i < n; ++i) {
-    std::shared_ptr<torch::autograd::Node> accumulator =
-        torch::autograd::impl::grad_accumulator(parameters_[i]);
+    NodePtr accumulator = torch::autograd::impl::grad_accumulator(parameters_[i]);
     TORCH_CHECK(accumulator != nullptr, "GradientReducer: parameter ", i,
                 " does not require a gradient");
     hook_keys_.push_back(accumulator->add_post_hook(

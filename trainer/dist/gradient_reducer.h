@@ -91,8 +91,11 @@ class GradientReducer {
   std::vector<int> bucket_of_;      // Per parameter.
   std::vector<int> slot_in_bucket_; // Per parameter.
   // The autograd nodes that accumulate each parameter's gradient, kept alive so the hooks
-  // stay registered (as DDP does).
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  // stay registered (as DDP does). Older LibTorch holds nodes in std::shared_ptr, 2.15 in
+  // c10::intrusive_ptr: whatever grad_accumulator returns.
+  using NodePtr =
+      decltype(torch::autograd::impl::grad_accumulator(std::declval<torch::Tensor>()));
+  std::vector<NodePtr> accumulators_;
   std::vector<uintptr_t> hook_keys_;  // To remove the hooks again.
   std::unordered_map<const torch::autograd::Node*, int> parameter_of_accumulator_;
 
