@@ -72,13 +72,14 @@ absl::StatusOr<StepResult> AccumulateGradients(OfaSupernet& model, OfaSupernet& 
                                 : Batch{batch.images.index({strided}).contiguous(),
                                         batch.labels.index({strided}).contiguous()});
   }
-  // With one rank the shards' gradients are computed apart and added in shard order, so they
-  // may run concurrently without changing the result. Not with dropout, which draws from
-  // LibTorch's one global generator, nor under a reducer, which hooks the step's last backward.
+  // With one rank the shards' gradients are computed apart and added in shard order (not under
+  // a reducer, which hooks the step's last backward). They ran concurrently, one kernel thread
+  // each, which was 1.15-1.35x on LibTorch 1.13; on LibTorch 2.15 two runs of the same
+  // concurrent step differ by about 1e-6 in the stem's weight gradient (docs/performance.md,
+  // "LibTorch 2.15"), and exact resume matters more: the shards run in turn, each with every
+  // kernel thread.
   const bool gradients_apart = micro > 1 && context.reducer == nullptr;
-  const int workers = gradients_apart && arch.dropout_rate == 0
-                          ? std::min(micro, std::max(1, context.kernel_threads))
-                          : 1;
+  const int workers = 1;
   const std::vector<torch::Tensor> parameters = model->parameters();
   std::vector<ShardTeacherTargets> teacher_targets(micro);
   StepResult result;
@@ -120,6 +121,10 @@ absl::StatusOr<StepResult> AccumulateGradients(OfaSupernet& model, OfaSupernet& 
         torch::Tensor p = parameters[k];
         if (p.grad().defined()) {
           p.mutable_grad().add_(gradient);
+        } else if (gradient.is_view()) {
+          // A weight used through a view (LinearAsConv1x1's unsqueeze) gets a view of the
+          // 4-d gradient; LibTorch 2.x's Optimizer::zero_grad refuses to detach a view.
+          p.mutable_grad() = gradient.clone();
         } else {
           p.mutable_grad() = std::move(gradient);
         }
