@@ -2,14 +2,15 @@
 """This project's training step beside the OFA authors' PyTorch step, per phase.
 
     bazel build -c opt //tests/bench:trainer_step_bench
-    python3 tests/bench/compare_with_authors.py --ofa_repo=PATH \\
-        --ours=bazel-bin/tests/bench/trainer_step_bench [--python=/usr/bin/python3]
+    python3 tests/bench/compare_with_authors.py --ours=bazel-bin/tests/bench/trainer_step_bench
 
 OFA-MobileNetV3 w1.0 at 32x32, batch 64, 2 threads by default. Every measurement is a fresh
 process (3 warm-up steps, then --steps timed steps); the two implementations alternate, in
 ABBA order, for --rounds rounds per phase, and the medians are shown, because the machines
-this runs on are shared and noisy. PATH is a checkout of mit-han-lab/once-for-all, run with a
-Python whose torch is the same LibTorch build as ours (Debian's python3-torch 1.13).
+this runs on are shared and noisy. The authors' code is PyPI's `ofa` package in the project's
+venv (deploy/local/setup.sh), whose torch is the same wheel our LibTorch comes from, so both
+sides run the same kernels; --ofa_repo=PATH takes a checkout of mit-han-lab/once-for-all
+instead.
 
 Both sides get the same malloc settings: by default the ones ofa-trainer sets for itself
 (RetainFreedHeapMemory), given to Python through GLIBC_TUNABLES; --malloc=glibc measures both
@@ -70,10 +71,12 @@ def measure_authors(args, phase):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ofa_repo", required=True, help="checkout of mit-han-lab/once-for-all")
+    parser.add_argument("--ofa_repo", default="",
+                        help="checkout of mit-han-lab/once-for-all (default: PyPI's ofa in the venv)")
     parser.add_argument("--ours", required=True, help="the trainer_step_bench binary")
-    parser.add_argument("--python", default="/usr/bin/python3",
-                        help="Python with Debian's python3-torch")
+    parser.add_argument("--python",
+                        default=str(Path(__file__).resolve().parents[2] / ".deps/venv/bin/python3"),
+                        help="Python with the pinned torch wheel and ofa (the project's venv)")
     parser.add_argument("--phases", default=",".join(PHASES))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """One progressive-shrinking training step of the OFA authors' PyTorch code, timed.
 
-    python3 tests/bench/ofa_authors_step.py --ofa_repo=PATH --phase=elastic_kernel
+    .deps/venv/bin/python3 tests/bench/ofa_authors_step.py --phase=elastic_kernel [--ofa_repo=PATH]
 
-PATH is a checkout of https://github.com/mit-han-lab/once-for-all (its `ofa` package is
-imported from there; none of its code is part of this project). The step is the one of the
+The authors' `ofa` package comes from PyPI (pinned in deploy/local/requirements.txt, on the
+same torch wheel as our LibTorch), or from a checkout of
+https://github.com/mit-han-lab/once-for-all given as --ofa_repo; none of its code is part of
+this project. The step is the one of the
 authors' `progressive_shrinking.train_one_epoch`: the teacher (`MobileNetV3Large`, k7 e6 d4, in
 train mode under no_grad) gives soft labels once per step; for each of the phase's sub-nets
 the seed is set, `sample_active_subnet()` is called, and label-smoothed cross entropy plus
@@ -16,6 +18,7 @@ Prints one line, `images/s X peak_rss_mib Y parameters Z`, for compare_with_auth
 """
 
 import argparse
+import os
 import random
 import resource
 import sys
@@ -37,7 +40,8 @@ PHASES = {
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ofa_repo", required=True, help="checkout of mit-han-lab/once-for-all")
+    parser.add_argument("--ofa_repo", default="",
+                        help="checkout of mit-han-lab/once-for-all (default: the installed ofa)")
     parser.add_argument("--phase", required=True, choices=sorted(PHASES))
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--batch", type=int, default=64)
@@ -46,7 +50,11 @@ def main():
     parser.add_argument("--trace", help="also profile 3 more steps; write the chrome trace here")
     args = parser.parse_args()
 
-    sys.path.insert(0, args.ofa_repo)
+    if args.ofa_repo:
+        sys.path.insert(0, args.ofa_repo)
+    # The wheel's libtorch_cuda wants NCCL 2.30 symbols that /usr/local/cuda's NCCL 2.28 lacks;
+    # none is called on CPU, and lazy binding lets `import torch` load without them.
+    sys.setdlopenflags(os.RTLD_LAZY | os.RTLD_GLOBAL)
     import torch
     import torch.nn.functional as F
     try:
@@ -55,7 +63,7 @@ def main():
         from ofa.utils import (accuracy, build_optimizer, cross_entropy_loss_with_soft_target,
                                cross_entropy_with_label_smoothing)
     except ImportError as e:
-        sys.exit(f"--ofa_repo={args.ofa_repo}: cannot import the authors' ofa package: {e}")
+        sys.exit(f"cannot import the authors' ofa package ({args.ofa_repo or 'installed'}): {e}")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
