@@ -59,8 +59,8 @@ ABSL_FLAG(bool, retain_freed_memory, true,
           "Keep freed memory in the heap, as ofa-trainer does (RetainFreedHeapMemory); false "
           "measures glibc's defaults.");
 ABSL_FLAG(int, shards, 1,
-          "If above 1, also measure the step with the batch cut into this many concurrent "
-          "shards (resources.cpu_batch_shards) and its ratio to one shard.");
+          "If above 1, also measure the step with the batch cut into this many shards, run in "
+          "turn (resources.cpu_batch_shards), and its ratio to one shard.");
 ABSL_FLAG(bool, batch_norm_baseline, false,
           "Also measure the step with LibTorch's batch norm and activations (SetCpuBatchNorm), "
           "for the fused kernel's ratio columns.");
