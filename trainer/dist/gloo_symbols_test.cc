@@ -13,18 +13,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "trainer/common/loaded_library_for_test.h"
 
 namespace ofa::trainer {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string LibraryDefining(const void* address) {
-  Dl_info info;
-  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return "(unknown)";
-  return info.dli_fname;
-}
 
 // gloo::allreduce(const gloo::AllreduceOptions&)
 constexpr char kAllreduce[] = "_ZN4gloo9allreduceERKNS_16AllreduceOptionsE";

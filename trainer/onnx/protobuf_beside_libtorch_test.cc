@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ofa/v1/job_spec.pb.h"
+#include "trainer/common/loaded_library_for_test.h"
 #include "trainer/nn/perturbed_supernet_for_test.h"
 #include "trainer/nn/subnet_export.h"
 #include "trainer/onnx/onnx_export.h"
@@ -22,12 +23,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string LibraryDefining(const void* address) {
-  Dl_info info;
-  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return "(unknown)";
-  return info.dli_fname;
-}
 
 // google::protobuf::MessageLite::SerializeAsString() const
 constexpr char kSerializeAsString[] =
